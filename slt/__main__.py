@@ -1,0 +1,5 @@
+import sys
+
+from slt._cli import main
+
+sys.exit(main())

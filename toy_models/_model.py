@@ -1,0 +1,155 @@
+"""The frozen `ToyModel`: a likelihood in JAX with its data sampler, prior, true point and known λ."""
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from math import lgamma, log, pi
+from types import MappingProxyType
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray, PyTree
+
+Params = PyTree[Float[Array, "..."]]
+
+
+class RegressionData(NamedTuple):
+    """n input–target pairs; every leaf has the data index as its leading axis."""
+
+    inputs: Float[Array, "n input_dim"]
+    targets: Float[Array, "n output_dim"]
+
+
+def num_data(data: PyTree) -> int:
+    """The common leading dimension n of a data pytree; raises if the leaves disagree."""
+    sizes = {leaf.shape[0] if jnp.ndim(leaf) else None for leaf in jax.tree_util.tree_leaves(data)}
+    if not sizes or None in sizes or len(sizes) != 1:
+        raise ValueError(
+            "data must be a pytree of arrays that share one leading (data-index) axis; "
+            f"got leading sizes {sorted(str(s) for s in sizes)}"
+        )
+    return sizes.pop()
+
+
+def parameter_count(params: Params) -> int:
+    return sum(int(jnp.size(leaf)) for leaf in jax.tree_util.tree_leaves(params))
+
+
+@dataclass(frozen=True)
+class GaussianPrior:
+    """φ(w) = Π_i N(w_i; 0, scale²) over every leaf of the parameter pytree."""
+
+    scale: float = 1.0
+
+    def log_density(self, params: Params) -> Float[Array, ""]:
+        leaves = jax.tree_util.tree_leaves(params)
+        squares = sum(jnp.sum(jnp.square(leaf)) for leaf in leaves)
+        count = sum(leaf.size for leaf in leaves)
+        return -0.5 * squares / self.scale**2 - 0.5 * count * log(2 * pi * self.scale**2)
+
+    def sample(self, key: PRNGKeyArray, template: Params) -> Params:
+        leaves, treedef = jax.tree_util.tree_flatten(template)
+        keys = jax.random.split(key, len(leaves))
+        return treedef.unflatten(
+            [self.scale * jax.random.normal(k, leaf.shape, leaf.dtype) for k, leaf in zip(keys, leaves)]
+        )
+
+
+@dataclass(frozen=True)
+class PowerGaussianPrior:
+    """φ(w) = Π_j c_j |w_j|^(h_j) exp(−w_j² / (2 s²)) on a parameter vector w.
+
+    The normalising constant is c_j = 1 / ((2 s²)^((h_j+1)/2) Γ((h_j+1)/2)), so φ is a proper
+    density; h_j = 0 gives N(0, s²). Near w_j = 0 the prior vanishes like |w_j|^(h_j), which
+    changes the RLCT of a normal crossing to min_j (h_j + 1)/(2 k_j). Sampling uses
+    w_j² / (2 s²) ~ Gamma((h_j + 1)/2) with a random sign.
+    """
+
+    powers: tuple[int, ...]
+    scale: float = 1.0
+
+    def log_density(self, params: Float[Array, " d"]) -> Float[Array, ""]:
+        total = -0.5 * jnp.sum(jnp.square(params)) / self.scale**2
+        for j, h in enumerate(self.powers):
+            half = (h + 1) / 2
+            total = total - half * log(2 * self.scale**2) - lgamma(half)
+            if h:  # h = 0 contributes no log|w| term (and no 0·log 0 at the origin)
+                total = total + h * jnp.log(jnp.abs(params[j]))
+        return total
+
+    def sample(self, key: PRNGKeyArray, template: Float[Array, " d"]) -> Float[Array, " d"]:
+        key_radius, key_sign = jax.random.split(key)
+        half = (jnp.asarray(self.powers, template.dtype) + 1) / 2
+        radius_squared = 2 * self.scale**2 * jax.random.gamma(key_radius, half, dtype=template.dtype)
+        sign = jax.random.rademacher(key_sign, template.shape, dtype=template.dtype)
+        return sign * jnp.sqrt(radius_squared)
+
+
+Prior = GaussianPrior | PowerGaussianPrior
+
+
+@dataclass(frozen=True, eq=False)
+class ToyModel:
+    """One instance of a model family with a known singularity.
+
+    The model is p(datum | w) with per-datum log-likelihood `log_likelihood(w, datum)`; data
+    come from `sample_data(key, n)` (truth at `w_star`). The empirical loss is
+    L_n(w) = −(1/n) Σ_i log p(x_i | w) and the population loss, where analytic, is the
+    KL divergence K(w) = L(w) − L(w_star) >= 0. `true_rlct` and `multiplicity` are λ and m of
+    the global posterior under `prior`, exact, from `reference`; None where unknown, in which
+    case `rlct_bounds` may hold (lower, upper) bounds (either may be None).
+    """
+
+    name: str
+    params: Mapping[str, Any]
+    dimension: int
+    log_likelihood: Callable[[Params, PyTree], Float[Array, ""]] = field(repr=False)
+    sample_data: Callable[[PRNGKeyArray, int], PyTree] = field(repr=False)
+    prior: Prior
+    w_star: Params = field(repr=False)
+    population_loss: Callable[[Params], Float[Array, ""]] | None = field(repr=False)
+    true_rlct: Fraction | None
+    multiplicity: int | None
+    reference: str
+    rlct_bounds: tuple[Fraction | None, Fraction | None] | None = None
+    notes: str = ""
+
+    def __post_init__(self):
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+
+    @property
+    def label(self) -> str:
+        """`family(k=v, ...)`, the registry's name for this instance."""
+        def show(value):
+            return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+        return f"{self.name}({', '.join(f'{k}={show(v)}' for k, v in self.params.items())})"
+
+    def pointwise_log_likelihood(self, w: Params, data: PyTree) -> Float[Array, " n"]:
+        """log p(x_i | w) for every datum, shape (n,)."""
+        return jax.vmap(self.log_likelihood, in_axes=(None, 0))(w, data)
+
+    def loss(self, w: Params, data: PyTree) -> Float[Array, ""]:
+        """Empirical loss L_n(w) = −(1/n) Σ_i log p(x_i | w) on a batch or the whole data set."""
+        return -jnp.mean(self.pointwise_log_likelihood(w, data))
+
+    def sample_prior(self, key: PRNGKeyArray) -> Params:
+        return self.prior.sample(key, self.w_star)
+
+    def describe(self) -> dict[str, Any]:
+        """A JSON-ready summary (λ as an exact string and as a float)."""
+        def fraction(value):
+            return None if value is None else str(value)
+
+        return {
+            "model": self.label,
+            "name": self.name,
+            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items()},
+            "dimension": self.dimension,
+            "true_rlct": fraction(self.true_rlct),
+            "true_rlct_float": None if self.true_rlct is None else float(self.true_rlct),
+            "multiplicity": self.multiplicity,
+            "rlct_bounds": None if self.rlct_bounds is None else [fraction(b) for b in self.rlct_bounds],
+            "reference": self.reference,
+            "notes": self.notes,
+        }
