@@ -16,6 +16,7 @@ from toy_models._model import (
     num_data,
     parameter_count,
 )
+from toy_models._quadrature import GridDensity, finite_temperature_rlct, tempered_density_grid
 from toy_models._registry import UnknownModelError, catalogue, get, names, parameters, parse_assignments
 from toy_models._rlct import (
     LearningCoefficient,
@@ -30,6 +31,7 @@ from toy_models._user import UserModel, combine_parameters, from_loss, partition
 __all__ = [
     "NOISE_STD",
     "GaussianPrior",
+    "GridDensity",
     "LearningCoefficient",
     "ModelParameterError",
     "PowerGaussianPrior",
@@ -41,6 +43,7 @@ __all__ = [
     "catalogue",
     "combine_parameters",
     "deep_linear_rlct",
+    "finite_temperature_rlct",
     "from_loss",
     "get",
     "names",
@@ -53,4 +56,5 @@ __all__ = [
     "reduced_rank_rlct",
     "regular_rlct",
     "tanh_zero_rlct",
+    "tempered_density_grid",
 ]
