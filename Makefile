@@ -7,7 +7,7 @@ VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_FLAGS ?=
 
-.PHONY: setup demo test test-slow test-all clean
+.PHONY: setup demo test test-slow test-all figures clean
 
 setup: $(STAMP)
 
@@ -37,3 +37,6 @@ test-all: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
+
+figures: $(STAMP)
+	$(VENV_PYTHON) figures/make_figures.py

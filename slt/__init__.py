@@ -1,3 +1,51 @@
-"""Samplers, traces, dynamics and the command line of the singular learning theory workbench."""
+"""Samplers, traces, dynamics and the command line of the singular learning theory workbench.
 
-__all__: list[str] = []
+    posterior = slt.TemperedPosterior.from_model(model, data, localization=1.0)
+    trace = slt.sample(slt.sgld(posterior, step_size=1e-4, batch_size=100), model.w_star,
+                       jax.random.key(0), num_chains=8, num_steps=5000, num_burnin=1000)
+    estimators.llc(trace.loss, trace.loss_at_center, posterior.nbeta)
+"""
+
+from slt._diagnostics import Diagnostics, diagnose
+from slt._driver import (
+    SAMPLERS,
+    NonFiniteError,
+    Sampler,
+    UnknownSamplerError,
+    default_record,
+    make_sampler,
+    register_sampler,
+    sample,
+    sampler_names,
+)
+from slt._kernel import SamplingAlgorithm, SGLDInfo, SGLDState, mala_log_acceptance, sgld
+from slt._posterior import TemperedPosterior, langevin_step, watanabe_beta
+from slt._trace import Trace, from_datatree, load_trace, package_versions, save_trace, to_datatree
+
+__all__ = [
+    "SAMPLERS",
+    "Diagnostics",
+    "NonFiniteError",
+    "SGLDInfo",
+    "SGLDState",
+    "Sampler",
+    "SamplingAlgorithm",
+    "TemperedPosterior",
+    "Trace",
+    "UnknownSamplerError",
+    "default_record",
+    "diagnose",
+    "from_datatree",
+    "langevin_step",
+    "load_trace",
+    "make_sampler",
+    "mala_log_acceptance",
+    "package_versions",
+    "register_sampler",
+    "sample",
+    "sampler_names",
+    "save_trace",
+    "sgld",
+    "to_datatree",
+    "watanabe_beta",
+]

@@ -45,7 +45,7 @@ def test_finite_temperature_rlct_approaches_lambda_from_below_and_shows_the_mult
 
 
 def test_density_is_normalised_and_refuses_what_it_cannot_do():
-    density = toy_models.tempered_density_grid(toy_models.get("tanh", H=1), 100.0)
+    density = toy_models.tempered_density_grid(toy_models.get("tanh", H=1), 100.0, resolution=301)
     assert density.weights.sum() == pytest.approx(1.0) and density.weights.min() >= 0
     with pytest.raises(ValueError, match="d <= 2"):
         toy_models.tempered_density_grid(toy_models.get("regular", d=3), 10.0)

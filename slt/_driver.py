@@ -1,0 +1,462 @@
+"""The one driver: any kernel obeying the contract of `slt._kernel`, many chains at once.
+
+    sampler = make_sampler("sgld", posterior, step_size=1e-4, batch_size=100)
+    trace = sample(sampler, posterior.center, jax.random.key(0), num_chains=8, num_steps=2000,
+                   num_burnin=500, thinning=5)
+
+Structure of a run (`num_steps` = S steps in all, burn-in B, thinning t, D = (S − B) / t draws):
+
+- Chain c runs with key k_c = `jax.random.split(key, num_chains)[c]` (or `key[c]` when `key`
+  is already an array of `num_chains` keys), and step s of that chain (s = 0, ..., S − 1,
+  burn-in included) uses `jax.random.fold_in(k_c, s)`. Per-step keys therefore depend only on
+  the chain key and the step index: not on the chunking, the burn-in/thinning split, the number
+  of chains run beside it, or the number of devices.
+- Steps 0, ..., B − 1 are burn-in and are not recorded. Draw j (j = 0, ..., D − 1) is
+  `record(state, info)` at step s_j = B + (j + 1) t − 1, the last step of its thinning block,
+  where `state` is the state *entering* step s_j and `info` is what that step returned, so
+  `info.loss` (evaluated at the entering position) and `state.position` belong together.
+- The steps are a jitted `lax.scan` (blocks of t steps inside a scan over draws), `vmap`-ed
+  over chains; with several local devices the chains are sharded over them with `shard_map`
+  (one mesh axis, ``"chains"``), and `num_chains` is padded up to a multiple of the device count
+  with copies of the last chain, which are dropped afterwards.
+- A non-finite loss or gradient (`info.is_finite` False) is tracked inside the scan as the
+  first bad step per chain; after each chunk the driver raises `NonFiniteError` naming the
+  chain and the step of the first occurrence.
+
+Compilation: one executable per phase (burn-in, sampling) and chunk length. Repeated calls
+with the same kernel object (`algorithm.step`), record hook, shapes and chunk length reuse the
+cache: nothing is traced per step, per chunk or per chain. A new kernel object (e.g. calling
+`sgld(...)` again) or a new `lambda` as `record` compiles afresh.
+"""
+
+from functools import partial
+import inspect
+from math import ceil
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jaxtyping import PRNGKeyArray, PyTree
+from tqdm.auto import tqdm
+
+from slt._diagnostics import diagnose
+from slt._kernel import SamplingAlgorithm, sgld
+from slt._posterior import Params, TemperedPosterior
+from slt._trace import Trace, package_versions
+
+CHAIN_AXIS = "chains"
+
+# --------------------------------------------------------------------------------------------
+# The sampler registry
+
+
+class Sampler(NamedTuple):
+    """A kernel with the metadata a trace records: `init` and `step` as in `SamplingAlgorithm`.
+
+    `sample` uses only `init` and `step`; the other fields are copied into the `Trace`.
+    """
+
+    init: Callable[[Params], Any]
+    step: Callable[[PRNGKeyArray, Any], tuple[Any, Any]]
+    name: str
+    hyperparameters: Mapping[str, Any]
+    nbeta: float
+    num_data: int
+
+
+class UnknownSamplerError(ValueError):
+    """No sampler of that name in the registry; the message lists the known names."""
+
+
+SAMPLERS: dict[str, Callable[..., SamplingAlgorithm]] = {"sgld": sgld}
+"""Sampler name -> constructor `constructor(posterior, **hyperparameters) -> SamplingAlgorithm`."""
+
+
+def register_sampler(name: str, constructor: Callable[..., SamplingAlgorithm], *, replace: bool = False) -> None:
+    """Add `constructor(posterior, **hyperparameters) -> SamplingAlgorithm` under `name`."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"sampler name must be a non-empty string, got {name!r}")
+    if name in SAMPLERS and not replace and SAMPLERS[name] is not constructor:
+        raise ValueError(f"a sampler named {name!r} is already registered; pass replace=True to replace it")
+    SAMPLERS[name] = constructor
+
+
+def sampler_names() -> tuple[str, ...]:
+    return tuple(SAMPLERS)
+
+
+def make_sampler(name: str, posterior: TemperedPosterior, **hyperparameters) -> Sampler:
+    """Build the registered sampler `name` on `posterior`: `make_sampler("sgld", posterior, step_size=1e-4)`.
+
+    Raises `UnknownSamplerError` for an unknown name and `ValueError` naming the argument for an
+    unknown or missing hyperparameter, before anything is compiled; the constructor itself
+    checks values (e.g. `step_size` > 0). The recorded hyperparameters include the
+    constructor's defaults.
+    """
+    if name not in SAMPLERS:
+        raise UnknownSamplerError(f"unknown sampler {name!r}; known samplers: {', '.join(SAMPLERS)}")
+    constructor = SAMPLERS[name]
+    signature = inspect.signature(constructor)
+    accepted = [p for p in list(signature.parameters)[1:]]
+    unknown = sorted(set(hyperparameters) - set(accepted))
+    if unknown and not any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values()):
+        raise ValueError(
+            f"sampler {name!r}: unknown hyperparameter {unknown[0]!r}; accepted hyperparameters: {', '.join(accepted)}"
+        )
+    try:
+        bound = signature.bind(posterior, **hyperparameters)
+    except TypeError as error:
+        raise ValueError(f"sampler {name!r}: {error}; accepted hyperparameters: {', '.join(accepted)}") from None
+    bound.apply_defaults()
+    recorded = dict(list(bound.arguments.items())[1:])
+    algorithm = constructor(posterior, **hyperparameters)
+    return Sampler(algorithm.init, algorithm.step, name, recorded, float(posterior.nbeta), int(posterior.num_data))
+
+
+# --------------------------------------------------------------------------------------------
+# Errors and the record hook
+
+
+class NonFiniteError(FloatingPointError):
+    """A chain produced a non-finite loss or gradient; `chain` and `step` name the first one.
+
+    `step` counts from 0 over the whole run, burn-in included. `chains` lists every chain that
+    had gone bad by the time the run stopped.
+    """
+
+    def __init__(self, chain: int, step: int, chains: tuple[int, ...]):
+        self.chain, self.step, self.chains = chain, step, chains
+        super().__init__(
+            f"non-finite loss or gradient (info.is_finite is False) in chain {chain} at step {step} "
+            f"(steps count from 0, burn-in included; first occurrence, lowest chain at that step); "
+            f"chains affected: {list(chains)}"
+        )
+
+
+def default_record(state, info) -> dict[str, jax.Array]:
+    """`loss`, `loss_at_center` and every other scalar field of `info` except `is_finite`.
+
+    (`is_finite` is checked by the driver on every step, recorded or not.)
+    """
+    fields = info._asdict() if hasattr(info, "_asdict") else dict(info)
+    return {
+        name: value
+        for name, value in fields.items()
+        if name != "is_finite" and jnp.ndim(value) == 0
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Checks done before anything is compiled
+
+
+def _check_integer(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _is_key_array(key) -> bool:
+    return isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key)
+
+
+def _chain_keys(key, num_chains: int) -> tuple[jax.Array, np.ndarray, str]:
+    """Chain keys, plus the key's raw data and implementation name for the trace."""
+    if _is_key_array(key):
+        key_data = np.asarray(jax.random.key_data(key))
+        key_impl = str(jax.random.key_impl(key))
+        if key.shape == ():
+            return jax.random.split(key, num_chains), key_data, key_impl
+        if key.shape == (num_chains,):
+            return key, key_data, key_impl
+    elif isinstance(key, (jax.Array, np.ndarray)) and key.dtype == np.uint32:
+        key_data, key_impl = np.asarray(key), "raw_uint32"
+        if key.shape == (2,):
+            return jax.random.split(key, num_chains), key_data, key_impl
+        if key.shape == (num_chains, 2):
+            return jnp.asarray(key), key_data, key_impl
+    raise ValueError(
+        "key must be one PRNG key (jax.random.key(seed)) or an array of num_chains = "
+        f"{num_chains} keys; got {type(key).__name__} with shape {getattr(key, 'shape', None)}"
+    )
+
+
+def _check_position(initial_position: PyTree, num_chains: int, per_chain: bool) -> None:
+    leaves = jax.tree_util.tree_leaves(initial_position)
+    if not leaves:
+        raise ValueError("initial_position is an empty pytree")
+    for path, leaf in jax.tree_util.tree_flatten_with_path(initial_position)[0]:
+        where = jax.tree_util.keystr(path) or "(the array)"
+        values = np.asarray(leaf)
+        if not jnp.issubdtype(values.dtype, jnp.floating):
+            raise ValueError(f"initial_position{jax.tree_util.keystr(path)} must be floating point, got {values.dtype}")
+        if not np.all(np.isfinite(values)):
+            raise ValueError(f"initial_position has non-finite entries at {where}")
+        if per_chain and (values.ndim == 0 or values.shape[0] != num_chains):
+            raise ValueError(
+                f"initial_position{jax.tree_util.keystr(path)} has shape {values.shape}; with "
+                f"initial_position_per_chain=True every leaf needs a leading axis of num_chains = {num_chains}"
+            )
+
+
+def _chunk_lengths(total: int, chunk: int) -> list[int]:
+    return [chunk] * (total // chunk) + ([total % chunk] if total % chunk else [])
+
+
+# --------------------------------------------------------------------------------------------
+# The compiled part
+
+
+def _over_chains(function: Callable, mesh: Mesh | None, num_chain_arguments: int) -> Callable:
+    """vmap `function` over the leading axis of its first `num_chain_arguments` arguments
+    (the rest are shared), and with a mesh shard that axis over the devices."""
+
+    def batched(*args):
+        in_axes = (0,) * num_chain_arguments + (None,) * (len(args) - num_chain_arguments)
+        return jax.vmap(function, in_axes=in_axes)(*args)
+
+    if mesh is None:
+        return batched
+
+    def sharded(*args):
+        chains, shared = PartitionSpec(CHAIN_AXIS), PartitionSpec()
+        in_specs = (chains,) * num_chain_arguments + (shared,) * (len(args) - num_chain_arguments)
+        return jax.shard_map(batched, mesh=mesh, in_specs=in_specs, out_specs=chains, check_vma=False)(*args)
+
+    return sharded
+
+
+@partial(jax.jit, static_argnames=("init_fn", "per_chain", "num_chains", "mesh"))
+def _initialise(positions, *, init_fn, per_chain, num_chains, mesh):
+    if not per_chain:
+        positions = jax.tree_util.tree_map(lambda leaf: jnp.broadcast_to(leaf, (num_chains, *jnp.shape(leaf))), positions)
+    return _over_chains(init_fn, mesh, 1)(positions)
+
+
+def _run_one_chain(state, first_nonfinite, chain_key, start_step, *, step_fn, record_fn, num_blocks,
+                   block_length, recording, record_positions):
+    """`num_blocks` blocks of `block_length` steps of one chain from global step `start_step`.
+
+    Returns the final state, the first non-finite step so far (−1 if none) and, when
+    `recording`, one record per block (the last step of the block).
+    """
+
+    def advance(state, first_nonfinite, step_index):
+        new_state, info = step_fn(jax.random.fold_in(chain_key, step_index), state)
+        if not hasattr(info, "is_finite"):
+            raise TypeError(f"the kernel's info {type(info).__name__} has no field 'is_finite' (see slt._kernel)")
+        newly_bad = (first_nonfinite < 0) & ~jnp.asarray(info.is_finite, bool)
+        return new_state, jnp.where(newly_bad, step_index, first_nonfinite), info
+
+    def recorded(state, info):
+        records = record_fn(state, info)
+        if not isinstance(records, Mapping):
+            raise TypeError(f"record(state, info) must return a mapping name -> array, got {type(records).__name__}")
+        return {"records": dict(records), "positions": state.position if record_positions else None}
+
+    if not recording:
+        def unrecorded_step(carry, step_index):
+            state, first_nonfinite, _ = advance(*carry, step_index)
+            return (state, first_nonfinite), None
+
+        steps = start_step + jnp.arange(num_blocks * block_length, dtype=jnp.int32)
+        (state, first_nonfinite), _ = jax.lax.scan(unrecorded_step, (state, first_nonfinite), steps)
+        return state, first_nonfinite, None
+
+    if block_length == 1:
+        def block(carry, step_index):
+            new_state, first_nonfinite, info = advance(*carry, step_index)
+            return (new_state, first_nonfinite), recorded(carry[0], info)
+    else:
+        template = jax.eval_shape(lambda s, k: recorded(s, step_fn(k, s)[1]), state, chain_key)
+        empty = jax.tree_util.tree_map(lambda shape: jnp.zeros(shape.shape, shape.dtype), template)
+
+        def block(carry, first_step_of_block):
+            def inner(inner_carry, step_index):
+                state, first_nonfinite, _ = inner_carry
+                new_state, first_nonfinite, info = advance(state, first_nonfinite, step_index)
+                return (new_state, first_nonfinite, recorded(state, info)), None
+
+            steps = first_step_of_block + jnp.arange(block_length, dtype=jnp.int32)
+            (state, first_nonfinite, last), _ = jax.lax.scan(inner, (*carry, empty), steps)
+            return (state, first_nonfinite), last
+
+    block_starts = start_step + block_length * jnp.arange(num_blocks, dtype=jnp.int32)
+    (state, first_nonfinite), records = jax.lax.scan(block, (state, first_nonfinite), block_starts)
+    return state, first_nonfinite, records
+
+
+@partial(
+    jax.jit,
+    static_argnames=("step_fn", "record_fn", "num_blocks", "block_length", "recording", "record_positions", "mesh"),
+)
+def _run_phase(states, first_nonfinite, chain_keys, start_step, *, step_fn, record_fn, num_blocks, block_length,
+               recording, record_positions, mesh):
+    one_chain = partial(
+        _run_one_chain, step_fn=step_fn, record_fn=record_fn, num_blocks=num_blocks,
+        block_length=block_length, recording=recording, record_positions=record_positions,
+    )
+    return _over_chains(one_chain, mesh, 3)(states, first_nonfinite, chain_keys, start_step)
+
+
+def _chain_mesh() -> Mesh | None:
+    devices = jax.local_devices()
+    return None if len(devices) == 1 else Mesh(np.asarray(devices), (CHAIN_AXIS,))
+
+
+def _pad_chains(tree, padded: int):
+    """Repeat the last chain until the leading axis has `padded` entries."""
+    def pad(leaf):
+        missing = padded - leaf.shape[0]
+        return leaf if missing == 0 else jnp.concatenate([leaf, jnp.repeat(leaf[-1:], missing, axis=0)])
+
+    return jax.tree_util.tree_map(pad, tree)
+
+
+def _raise_if_nonfinite(first_nonfinite: np.ndarray, num_chains: int) -> None:
+    first_nonfinite = first_nonfinite[:num_chains]
+    bad = np.flatnonzero(first_nonfinite >= 0)
+    if bad.size:
+        chain = int(bad[np.argmin(first_nonfinite[bad])])  # argmin takes the lowest chain on ties
+        raise NonFiniteError(chain, int(first_nonfinite[chain]), tuple(int(c) for c in bad))
+
+
+# --------------------------------------------------------------------------------------------
+# The driver
+
+
+def sample(
+    algorithm: SamplingAlgorithm | Sampler,
+    initial_position: Params,
+    key: PRNGKeyArray,
+    *,
+    num_chains: int,
+    num_steps: int,
+    num_burnin: int = 0,
+    thinning: int = 1,
+    record: Callable[[Any, Any], Mapping[str, jax.Array]] = default_record,
+    record_positions: bool = False,
+    initial_position_per_chain: bool = False,
+    progress: bool = False,
+    chunk_size: int | None = None,
+    config: Mapping[str, Any] | None = None,
+) -> Trace:
+    """Run `num_chains` chains of `algorithm` for `num_steps` steps each and return the `Trace`.
+
+    Parameters
+    ----------
+    algorithm : a `SamplingAlgorithm(init, step)` obeying the kernel contract of `slt._kernel`,
+        or a `Sampler` from `make_sampler` (whose name, hyperparameters, nβ and n go into the
+        trace).
+    initial_position : the start w_0, one parameter pytree shared by every chain, or, with
+        `initial_position_per_chain=True`, a pytree whose leaves have a leading chain axis.
+    key : one PRNG key, split into the chain keys `jax.random.split(key, num_chains)`, or an
+        array of `num_chains` keys used as the chain keys (chain c of a run equals a one-chain
+        run with `key=chain_keys[c:c + 1]`).
+    num_chains, num_steps : chains and steps per chain (burn-in included), each >= 1.
+    num_burnin : 0 <= B < num_steps steps run first and not recorded.
+    thinning : t >= 1; one draw per t steps. `num_steps − num_burnin` must be a multiple of t,
+        giving D = (num_steps − num_burnin) / t draws per chain.
+    record : `record(state, info) -> {name: array}`, what each draw keeps. `loss` and
+        `loss_at_center` become `Trace.loss` / `Trace.loss_at_center`, the rest `Trace.info`.
+        Pass a module-level function: a new `lambda` per call compiles again.
+    record_positions : also keep `state.position` per draw (memory: D × d per chain).
+    progress : show a tqdm bar updated once per chunk.
+    chunk_size : draws per compiled chunk (burn-in runs in chunks of chunk_size × t steps). None:
+        one chunk, or about 20 chunks when `progress` is on. A shorter last chunk compiles once
+        more.
+    config : free-form JSON-serialisable settings stored with the trace (model, n, seed, ...).
+
+    Returns
+    -------
+    Trace : arrays of shape [chains, draws, ...] on the host, the run's metadata, and
+        `diagnostics` (see `slt._diagnostics.diagnose`).
+
+    Raises
+    ------
+    ValueError : bad arguments, before anything is compiled, naming the argument.
+    NonFiniteError : a chain met a non-finite loss or gradient; names the chain and the step.
+    """
+    num_chains = _check_integer("num_chains", num_chains, 1)
+    num_steps = _check_integer("num_steps", num_steps, 1)
+    num_burnin = _check_integer("num_burnin", num_burnin, 0)
+    thinning = _check_integer("thinning", thinning, 1)
+    if num_burnin >= num_steps:
+        raise ValueError(f"num_burnin = {num_burnin} must be < num_steps = {num_steps}")
+    if (num_steps - num_burnin) % thinning:
+        raise ValueError(
+            f"num_steps − num_burnin = {num_steps - num_burnin} is not a multiple of thinning = {thinning}"
+        )
+    num_draws = (num_steps - num_burnin) // thinning
+    if chunk_size is not None:
+        chunk_size = _check_integer("chunk_size", chunk_size, 1)
+    elif progress:
+        chunk_size = max(1, ceil(num_draws / 20))
+    if not callable(getattr(algorithm, "init", None)) or not callable(getattr(algorithm, "step", None)):
+        raise ValueError("algorithm must have callable init and step (a SamplingAlgorithm or a Sampler)")
+    if not callable(record):
+        raise ValueError(f"record must be callable, got {record!r}")
+    _check_position(initial_position, num_chains, initial_position_per_chain)
+    chain_keys, key_data, key_impl = _chain_keys(key, num_chains)
+
+    mesh = _chain_mesh()
+    num_devices = 1 if mesh is None else mesh.size
+    padded = ceil(num_chains / num_devices) * num_devices
+    chain_keys = _pad_chains(chain_keys, padded)
+    positions = jax.tree_util.tree_map(jnp.asarray, initial_position)
+    if initial_position_per_chain:
+        positions = _pad_chains(positions, padded)
+    first_nonfinite = jnp.full((padded,), -1, dtype=jnp.int32)
+    if mesh is not None:
+        sharding = NamedSharding(mesh, PartitionSpec(CHAIN_AXIS))
+        chain_keys, first_nonfinite = jax.device_put((chain_keys, first_nonfinite), sharding)
+        if initial_position_per_chain:
+            positions = jax.device_put(positions, sharding)
+
+    states = _initialise(positions, init_fn=algorithm.init, per_chain=initial_position_per_chain,
+                         num_chains=padded, mesh=mesh)
+    phase = partial(_run_phase, step_fn=algorithm.step, record_fn=record, record_positions=record_positions, mesh=mesh)
+
+    draws = []
+    step_index = 0
+    with tqdm(total=num_steps, unit="step", disable=not progress, desc="sampling") as bar:
+        burnin_chunk = num_burnin if chunk_size is None else chunk_size * thinning
+        for length in _chunk_lengths(num_burnin, max(burnin_chunk, 1)):
+            states, first_nonfinite, _ = phase(states, first_nonfinite, chain_keys, np.int32(step_index),
+                                               num_blocks=length, block_length=1, recording=False)
+            _raise_if_nonfinite(np.asarray(first_nonfinite), num_chains)
+            step_index += length
+            bar.update(length)
+        for blocks in _chunk_lengths(num_draws, chunk_size or num_draws):
+            states, first_nonfinite, chunk = phase(states, first_nonfinite, chain_keys, np.int32(step_index),
+                                                   num_blocks=blocks, block_length=thinning, recording=True)
+            _raise_if_nonfinite(np.asarray(first_nonfinite), num_chains)
+            draws.append(jax.tree_util.tree_map(lambda leaf: np.asarray(leaf)[:num_chains], chunk))
+            step_index += blocks * thinning
+            bar.update(blocks * thinning)
+
+    stacked = jax.tree_util.tree_map(lambda *chunks: np.concatenate(chunks, axis=1), *draws)
+    records = stacked["records"]
+    metadata = algorithm if isinstance(algorithm, Sampler) else None
+    trace = Trace(
+        loss=records.pop("loss", None),
+        loss_at_center=records.pop("loss_at_center", None),
+        info=records,
+        positions=stacked["positions"],
+        sampler=None if metadata is None else metadata.name,
+        hyperparameters={} if metadata is None else dict(metadata.hyperparameters),
+        nbeta=None if metadata is None else metadata.nbeta,
+        num_data=None if metadata is None else metadata.num_data,
+        num_steps=num_steps,
+        num_burnin=num_burnin,
+        thinning=thinning,
+        key_data=key_data,
+        key_impl=key_impl,
+        num_devices=num_devices,
+        config=dict(config or {}),
+        versions=package_versions(),
+        diagnostics=None,
+    )
+    return trace._replace(diagnostics=diagnose(trace))

@@ -1,0 +1,106 @@
+"""Dynamics near singular sets: Brownian motion, plain and momentum SGD, against exact Gibbs laws.
+
+    >>> from slt import dynamics
+    >>> potential = dynamics.normal_crossing((1, 1))
+    >>> algorithm = dynamics.brownian(potential, temperature=0.01, step_size=1e-4)
+"""
+
+from slt.dynamics._experiments import (
+    DYNAMICS,
+    BasinPoint,
+    Comparison,
+    DynamicsResult,
+    EscapePoint,
+    basin_sweep,
+    compare_dynamics,
+    escape_experiment,
+)
+from slt.dynamics._figures import basin_preference, occupancy_maps, time_near_singularity
+from slt.dynamics._kernels import (
+    DynamicsInfo,
+    MomentumState,
+    PositionState,
+    brownian,
+    momentum_sgd,
+    nesterov_sgd,
+    sgd,
+)
+from slt.dynamics._measures import (
+    DistanceToGibbs,
+    EscapeTimes,
+    Estimate,
+    GibbsGrid,
+    barrier_height,
+    distance_to_gibbs,
+    escape_times,
+    fraction_where,
+    gibbs_grid,
+    gibbs_near_singular,
+    gibbs_probability,
+    gibbs_singular_basin_mass,
+    measured_sgd_temperature,
+    near_singular_fraction,
+    occupancy,
+    sgd_temperature,
+    singular_basin_fraction,
+    total_variation,
+)
+from slt.dynamics._potentials import (
+    POTENTIALS,
+    Potential,
+    from_model,
+    local_minimum,
+    normal_crossing,
+    reflect_into_box,
+    two_basin,
+)
+from slt.dynamics._simulate import Trajectories, simulate, uniform_in_box
+
+__all__ = [
+    "DYNAMICS",
+    "POTENTIALS",
+    "BasinPoint",
+    "Comparison",
+    "DistanceToGibbs",
+    "DynamicsInfo",
+    "DynamicsResult",
+    "EscapePoint",
+    "EscapeTimes",
+    "Estimate",
+    "GibbsGrid",
+    "MomentumState",
+    "PositionState",
+    "Potential",
+    "Trajectories",
+    "barrier_height",
+    "basin_preference",
+    "basin_sweep",
+    "brownian",
+    "compare_dynamics",
+    "distance_to_gibbs",
+    "escape_experiment",
+    "escape_times",
+    "fraction_where",
+    "from_model",
+    "gibbs_grid",
+    "gibbs_near_singular",
+    "gibbs_probability",
+    "gibbs_singular_basin_mass",
+    "local_minimum",
+    "measured_sgd_temperature",
+    "momentum_sgd",
+    "near_singular_fraction",
+    "nesterov_sgd",
+    "normal_crossing",
+    "occupancy",
+    "occupancy_maps",
+    "reflect_into_box",
+    "sgd",
+    "sgd_temperature",
+    "simulate",
+    "singular_basin_fraction",
+    "time_near_singularity",
+    "total_variation",
+    "two_basin",
+    "uniform_in_box",
+]
