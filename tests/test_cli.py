@@ -44,3 +44,14 @@ def test_console_entry_point_runs_without_traceback():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "'r' must be >= 0" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_demo_runs_on_small_settings(capsys):
+    assert main(["demo", "--n", "1000", "--chains", "2", "--steps", "1000"]) == 0
+    out = capsys.readouterr().out
+    assert "Known truth: λ = 1/2, m = 2" in out and "exact λ(nβ)" in out and "Fit λ̂(t)" in out
+
+
+def test_demo_refuses_bad_settings(capsys):
+    assert main(["demo", "--n", "10"]) == 2
+    assert "--n must be >= 1000" in capsys.readouterr().err
