@@ -3,7 +3,8 @@
 Each `figures/fig_*.py` is a standalone script that uses only the public API and writes
 `<name>.png` and `<name>.pdf` (or several `<name>_*.png/pdf`) into the output folder. A figure is recomputed only when its
 script, the style, or the library source changed since its outputs were made (a content hash
-stored beside them in `.cache/`); `--force` recomputes everything.
+stored beside them in `.cache/`, with what the script printed in `.cache/<name>.log`);
+`--force` recomputes everything.
 """
 
 import argparse
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{prefix}: FAILED after {seconds:.1f} s\n{result.stdout}{result.stderr}", flush=True)
             continue
         stamp.write_text(key)
+        (cache / f"{script.stem}.log").write_text(result.stdout)
         print(f"{prefix}: done in {seconds:.1f} s", flush=True)
     return 1 if failures else 0
 
