@@ -43,6 +43,8 @@ from tqdm.auto import tqdm
 
 from slt._diagnostics import diagnose
 from slt._kernel import SamplingAlgorithm, sgld
+from slt._kernels_exact import hmc, mala, nuts
+from slt._kernels_sg import rmsprop_sgld, sghmc, sgnht
 from slt._posterior import Params, TemperedPosterior
 from slt._trace import Trace, package_versions
 
@@ -70,7 +72,15 @@ class UnknownSamplerError(ValueError):
     """No sampler of that name in the registry; the message lists the known names."""
 
 
-SAMPLERS: dict[str, Callable[..., SamplingAlgorithm]] = {"sgld": sgld}
+SAMPLERS: dict[str, Callable[..., SamplingAlgorithm]] = {
+    "sgld": sgld,
+    "rmsprop_sgld": rmsprop_sgld,
+    "sghmc": sghmc,
+    "sgnht": sgnht,
+    "mala": mala,
+    "hmc": hmc,
+    "nuts": nuts,
+}
 """Sampler name -> constructor `constructor(posterior, **hyperparameters) -> SamplingAlgorithm`."""
 
 

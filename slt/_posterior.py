@@ -84,7 +84,8 @@ class TemperedPosterior:
             raise ValueError(f"nbeta must be > 0, got {self.nbeta}")
         if not (self.localization >= 0):
             raise ValueError(f"localization must be >= 0, got {self.localization}")
-        if not all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in jax.tree_util.tree_leaves(self.center)):
+        concrete = [leaf for leaf in jax.tree_util.tree_leaves(self.center) if not isinstance(leaf, jax.core.Tracer)]
+        if not all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in concrete):  # a traced centre is checked by the driver
             raise ValueError("center (w*) has non-finite entries")
 
     @classmethod
