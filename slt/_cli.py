@@ -4,9 +4,9 @@ import argparse
 import os
 import sys
 
-from slt import _command_demo, _command_dynamics, _command_models
+from slt import _command_demo, _command_dynamics, _command_estimate, _command_models
 
-_COMMANDS = (_command_models, _command_demo, _command_dynamics)
+_COMMANDS = (_command_models, _command_demo, _command_dynamics, _command_estimate)
 
 
 def build_parser() -> argparse.ArgumentParser:

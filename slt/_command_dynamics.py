@@ -34,6 +34,15 @@ def _positive(value, name: str, integer: bool = False):
     return value
 
 
+def _add_run_options(parser, *, particles: int, steps: int, n: int) -> None:
+    """--particles, --steps, --n, --seed and --json, shared by the simulation subcommands."""
+    parser.add_argument("--particles", type=int, default=particles, help=f"particles per run (default {particles})")
+    parser.add_argument("--steps", type=int, default=steps, help=f"steps per particle (default {steps})")
+    parser.add_argument("--n", type=int, default=n, help=f"data set size for SGD's minibatches (default {n})")
+    parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "dynamics",
@@ -47,34 +56,22 @@ def register(subparsers) -> None:
                          help="effective learning rate η/(1 − μ), shared by every dynamics (default 0.05)")
     compare.add_argument("--batch-size", type=int, default=5, help="minibatch size b (default 5)")
     compare.add_argument("--momentum", type=float, default=0.9, help="μ of heavy-ball and Nesterov (default 0.9)")
-    compare.add_argument("--particles", type=int, default=2000, help="particles per dynamics (default 2000)")
-    compare.add_argument("--steps", type=int, default=20000, help="steps per particle (default 20000)")
-    compare.add_argument("--n", type=int, default=20000, help="data set size for SGD (default 20000)")
+    _add_run_options(compare, particles=2000, steps=20000, n=20000)
     compare.add_argument("--epsilon", type=float, default=0.1, help="'near the singular set' radius (default 0.1)")
-    compare.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
-    compare.add_argument("--json", action="store_true", help="print JSON instead of a table")
     compare.set_defaults(run=run_compare)
 
     basins = commands.add_parser("basins", help="singular vs regular basin at equal loss, over η and μ")
     basins.add_argument("--learning-rates", default="0.05,0.1,0.2,0.4", help="comma-separated η (raw, not effective)")
     basins.add_argument("--momenta", default="0,0.5,0.9", help="comma-separated μ")
     basins.add_argument("--batch-size", type=int, default=10, help="minibatch size b (default 10)")
-    basins.add_argument("--particles", type=int, default=1000, help="particles per run (default 1000)")
-    basins.add_argument("--steps", type=int, default=4000, help="steps per run (default 4000)")
-    basins.add_argument("--n", type=int, default=5000, help="data set size (default 5000)")
-    basins.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
-    basins.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_run_options(basins, particles=1000, steps=4000, n=5000)
     basins.set_defaults(run=run_basins)
 
     escape = commands.add_parser("escape", help="escape from a local minimum with K > 0")
     escape.add_argument("--learning-rates", default="0.01,0.02,0.04", help="comma-separated η of plain SGD")
     escape.add_argument("--batch-size", type=int, default=1, help="minibatch size b (default 1)")
     escape.add_argument("--momentum", type=float, default=0.9, help="μ of the heavy-ball run (default 0.9)")
-    escape.add_argument("--particles", type=int, default=500, help="particles per run (default 500)")
-    escape.add_argument("--steps", type=int, default=10000, help="steps per run (default 10000)")
-    escape.add_argument("--n", type=int, default=5000, help="data set size (default 5000)")
-    escape.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
-    escape.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_run_options(escape, particles=500, steps=10000, n=5000)
     escape.set_defaults(run=run_escape)
 
     landscape = commands.add_parser("landscape", help="a potential's Gibbs facts at one temperature")

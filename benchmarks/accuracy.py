@@ -1,0 +1,210 @@
+"""Accuracy of `slt estimate` with default settings on every registry model with d <= 100.
+
+    .venv/bin/python benchmarks/accuracy.py            # the full catalogue (d <= 100), method llc
+    .venv/bin/python benchmarks/accuracy.py --quick    # a 4-model smoke test
+    .venv/bin/python benchmarks/accuracy.py --method rlct
+
+For each model: λ̂ ± se from `slt._estimate.estimate(model, method, key=...)` with the library's
+defaults (n = 10⁶, 4 chains × 1000 draws, ε calibrated), |λ̂ − λ|/λ against the registry's exact
+λ, whether λ lies in λ̂ ± 1.96 se, and, for d <= 2, the same against the exact finite-temperature
+value λ(nβ) (`toy_models.finite_temperature_rlct`), which is what the error bar is about. For
+method wbic the λ̂ is the implied (WBIC − n L_n(w*)) / log n. Writes Markdown, CSV and JSON to
+benchmarks/results/accuracy[_quick]_<method>.{md,csv,json} and prints the summary.
+"""
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+import jax
+
+import toy_models
+from slt._estimate import INTERVAL_Z, estimate
+
+QUICK = ("regular(d=2)", "normal_crossing(powers=1,2, prior_powers=0,0)", "rrr(M=3, H=2, N=4, r=0)",
+         "dln(widths=2,2,2, r=0)")
+RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def empirical_lambda_t(model, data, nbeta: float) -> float | None:
+    """For a normal crossing: the exact t E_t[L_n(w) − L_n(0)] of this very data set (quadrature
+    with K replaced by f² S_xx/2n − f S_xy/n, f = Π w_j^k_j), so the sampler can be judged apart
+    from the data-set fluctuation λ_n(t) − λ(t). None for other families or d > 2."""
+    if model.name != "normal_crossing" or model.dimension > 2:
+        return None
+    import dataclasses
+
+    import jax.numpy as jnp
+    import numpy as np
+
+    x, y = np.asarray(data.inputs, np.float64)[:, 0], np.asarray(data.targets, np.float64)[:, 0]
+    n, sxx, sxy = x.size, float(x @ x), float(x @ y)
+    powers = jnp.asarray(model.params["powers"])
+
+    def empirical(w):
+        f = jnp.prod(w**powers)
+        return 0.5 * f**2 * sxx / n - f * sxy / n
+
+    return toy_models.finite_temperature_rlct(dataclasses.replace(model, population_loss=empirical), nbeta)
+
+
+def row_for(model, result, empirical=None) -> dict:
+    if result.method == "wbic":
+        value, error = result.diagnostics["implied_rlct"], result.diagnostics["implied_rlct_std_error"]
+    else:
+        value, error = result.estimate, result.std_error
+    truth = None if model.true_rlct is None else float(model.true_rlct)
+    exact = result.diagnostics.get("exact_at_nbeta")
+    low, high = value - INTERVAL_Z * error, value + INTERVAL_Z * error
+    return {
+        "model": model.label,
+        "d": model.dimension,
+        "lambda": truth,
+        "lambda_fraction": None if model.true_rlct is None else str(model.true_rlct),
+        "m": model.multiplicity,
+        "estimate": value,
+        "std_error": error,
+        "relative_error": None if truth is None else abs(value - truth) / truth,
+        "truth_in_interval": None if truth is None else bool(low <= truth <= high),
+        "nbeta": result.nbeta,
+        "exact_at_nbeta": exact,
+        "relative_error_vs_exact": None if exact is None else abs(value - exact) / exact,
+        "exact_in_interval": None if exact is None else bool(low <= exact <= high),
+        "empirical_exact_at_nbeta": empirical,
+        "empirical_exact_in_interval": None if empirical is None else bool(low <= empirical <= high),
+        "reliable": not result.unreliable,
+        "reasons": "; ".join(result.diagnostics["reasons"]),
+        "rhat": result.diagnostics.get("rhat"),
+        "ess_bulk": result.diagnostics.get("ess_bulk"),
+        "mala_acceptance": result.diagnostics.get("mala_acceptance"),
+        "step_size": result.diagnostics.get("step_size"),
+        "multiplicity_estimate": result.diagnostics.get("multiplicity_estimate"),
+        "seconds": result.seconds,
+    }
+
+
+def summarise(rows) -> dict:
+    known = [r for r in rows if r["relative_error"] is not None]
+    exact = [r for r in rows if r["relative_error_vs_exact"] is not None]
+    empirical = [r for r in rows if r["empirical_exact_at_nbeta"] is not None]
+    return {
+        "models": len(rows),
+        "with_known_lambda": len(known),
+        "max_relative_error": max((r["relative_error"] for r in known), default=None),
+        "median_relative_error": statistics.median(r["relative_error"] for r in known) if known else None,
+        "within_10_percent": sum(r["relative_error"] <= 0.10 for r in known),
+        "coverage_of_lambda": sum(r["truth_in_interval"] for r in known) / len(known) if known else None,
+        "with_exact_lambda_t": len(exact),
+        "max_relative_error_vs_exact": max((r["relative_error_vs_exact"] for r in exact), default=None),
+        "median_relative_error_vs_exact": statistics.median(r["relative_error_vs_exact"] for r in exact) if exact else None,
+        "coverage_of_exact_lambda_t": sum(r["exact_in_interval"] for r in exact) / len(exact) if exact else None,
+        "with_empirical_lambda_t": len(empirical),
+        "coverage_of_empirical_lambda_t": (sum(r["empirical_exact_in_interval"] for r in empirical) / len(empirical)
+                                           if empirical else None),
+        "reliable": sum(r["reliable"] for r in rows),
+        "total_seconds": sum(r["seconds"] for r in rows),
+    }
+
+
+def fmt(value, spec=".3g"):
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return format(value, spec)
+
+
+def markdown(rows, summary, command, method) -> str:
+    lines = [
+        f"# Accuracy of `slt estimate --method {method}` (default settings)",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, jax {jax.__version__}, {platform.python_version()}",
+        "",
+        "λ̂ ± se is Monte-Carlo error at nβ only; 'in CI' is λ̂ ± 1.96 se. λ(nβ) is the exact population-limit",
+        "finite-temperature value (quadrature, d <= 2), the quantity a single-temperature LLC measures.",
+        "",
+        "λ_n(nβ) is the same for the run's own data set (normal crossings: sufficient statistics), so it",
+        "separates the sampler's error from the data-set fluctuation λ_n(t) − λ(t).",
+        "",
+        "| model | d | λ | m | λ̂ ± se | \\|λ̂−λ\\|/λ | λ in CI | λ(nβ) exact | \\|λ̂−λ(nβ)\\|/λ(nβ) | λ(nβ) in CI | λ_n(nβ) | λ_n(nβ) in CI | reliable | s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['model']} | {r['d']} | {r['lambda_fraction'] or '?'} | {r['m'] if r['m'] is not None else '?'} "
+            f"| {r['estimate']:.4g} ± {r['std_error']:.2g} | {fmt(r['relative_error'], '.1%')} | {fmt(r['truth_in_interval'])} "
+            f"| {fmt(r['exact_at_nbeta'], '.4g')} | {fmt(r['relative_error_vs_exact'], '.1%')} | {fmt(r['exact_in_interval'])} "
+            f"| {fmt(r['empirical_exact_at_nbeta'], '.4g')} | {fmt(r['empirical_exact_in_interval'])} "
+            f"| {fmt(r['reliable'])} | {r['seconds']:.0f} |"
+        )
+    s = summary
+    lines += [
+        "",
+        "## Summary",
+        "",
+        f"- models: {s['models']} ({s['with_known_lambda']} with known λ), reliable: {s['reliable']}",
+        f"- against the true λ: max relative error {fmt(s['max_relative_error'], '.1%')}, median "
+        f"{fmt(s['median_relative_error'], '.1%')}, within 10 %: {s['within_10_percent']}/{s['with_known_lambda']}, "
+        f"λ inside λ̂ ± 1.96 se: {fmt(s['coverage_of_lambda'], '.0%')}",
+        f"- against the exact λ(nβ) (d <= 2, {s['with_exact_lambda_t']} models): max relative error "
+        f"{fmt(s['max_relative_error_vs_exact'], '.1%')}, median {fmt(s['median_relative_error_vs_exact'], '.1%')}, "
+        f"coverage {fmt(s['coverage_of_exact_lambda_t'], '.0%')}",
+        f"- against the exact λ_n(nβ) of the run's own data ({s['with_empirical_lambda_t']} normal crossings): "
+        f"coverage {fmt(s['coverage_of_empirical_lambda_t'], '.0%')}",
+        f"- total time {s['total_seconds']:.0f} s",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="4 small models only (smoke test)")
+    parser.add_argument("--method", default="llc", choices=("llc", "wbic", "rlct"))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--max-dimension", type=int, default=100)
+    parser.add_argument("--out", default=RESULTS)
+    args = parser.parse_args(argv)
+    models = [m for m in toy_models.catalogue() if m.dimension <= args.max_dimension]
+    if args.quick:
+        models = [m for m in models if m.label in QUICK]
+    key = jax.random.key(args.seed)
+    rows = []
+    start = time.perf_counter()
+    for index, model in enumerate(models):
+        model_key = jax.random.fold_in(key, index)
+        result = estimate(model, args.method, key=model_key)
+        empirical = None
+        if args.method == "llc":  # `estimate` draws its data with the first half of its key
+            empirical = empirical_lambda_t(model, model.sample_data(jax.random.split(model_key)[0], result.n), result.nbeta)
+        row = row_for(model, result, empirical)
+        rows.append(row)
+        print(f"[{time.perf_counter() - start:6.0f} s] {row['model']:50s} d={row['d']:3d} λ={row['lambda_fraction'] or '?':>5s} "
+              f"λ̂={row['estimate']:.4g}±{row['std_error']:.2g} rel={fmt(row['relative_error'], '.1%'):>6s} "
+              f"λ(t)={fmt(row['exact_at_nbeta'], '.4g'):>6s} {'ok' if row['reliable'] else 'UNRELIABLE'} "
+              f"({row['seconds']:.0f} s)", flush=True)
+    summary = summarise(rows)
+    command = "python benchmarks/accuracy.py" + (" --quick" if args.quick else "") + (
+        f" --method {args.method}" if args.method != "llc" else "") + (f" --seed {args.seed}" if args.seed else "")
+    os.makedirs(args.out, exist_ok=True)
+    stem = os.path.join(args.out, f"accuracy{'_quick' if args.quick else ''}_{args.method}")
+    with open(stem + ".md", "w") as handle:
+        handle.write(markdown(rows, summary, command, args.method))
+    with open(stem + ".csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(stem + ".json", "w") as handle:
+        json.dump({"command": command, "summary": summary, "rows": rows}, handle, indent=1)
+    print(markdown([], summary, command, args.method).split("## Summary")[1].strip())
+    print(f"wrote {stem}.md/.csv/.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

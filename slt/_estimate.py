@@ -1,0 +1,556 @@
+"""`estimate`: one call from a registry model to a learning-coefficient estimate with its error bar.
+
+    result = slt.estimate(toy_models.get("normal_crossing", powers=(1, 1)), method="llc",
+                          key=jax.random.key(0))
+    result.estimate, result.std_error, result.unreliable, result.to_json()
+
+Conventions (`slt._posterior`): t = nβ with n the FULL data size; every chain runs SGLD
+
+    w ← w + ε ∇log p̂(w) + √(2ε) ξ,  ∇log p̂(w) = −nβ ∇L_b(w) − γ (w − w*) + ∇log φ(w),
+
+on minibatches b of `batch_size` indices (default 1000), with ε calibrated in two stages
+(`slt._calibration`): ε_MALA = the largest ε on a ratio-2 grid whose pilot MALA acceptance is
+>= 0.9 (a stability bound), then ε = min(ε_MALA, ε_bias) with ε_bias the step whose predicted
+relative SGLD bias ε E|ĝ_b|² / (4 λ̂) is 2 % (measured on a pilot at ε_MALA / 4). The second stage
+is needed: in low dimension MALA acceptance is a weak proxy for SGLD's bias (normal crossing
+w1²w2², nβ = 1000: acceptance 0.97 at εnβ = 1 gave λ̂ = 0.527 ± 0.013 against the exact 0.381;
+acceptance 0.996 at εnβ = 0.1 still gave 0.411 ± 0.010; εnβ = 0.03 gave 0.385 ± 0.014). The
+prediction is recomputed on the main run's own draws and reported (`predicted_step_size_bias`);
+above 10 % the result is marked unreliable.
+
+Methods
+-------
+llc
+    λ̂(t) = nβ (E_β[L_n(w)] − L_n(w*)) at w* (Lau et al. 2023), from the paired same-batch
+    differences L_b(w) − L_b(w*) (`estimators.llc`). Default t = nβ = min(1000, n / log n), i.e.
+    β = min(1000 / n, 1 / log n), with the model prior φ and no extra localisation (γ = 0): the
+    posterior whose exact population-limit value λ(t) = t E_t[K] `toy_models.finite_temperature_rlct`
+    computes for d <= 2 (reported as `exact_at_nbeta`).
+wbic
+    WBIC = E_{β*}[n L_n] at β* = 1/log n on the global posterior (model prior, γ = 0, chains
+    started from prior draws), as n L_n(w*) + E[n (L_b(w) − L_b(w*))] (the same-batch difference
+    is a control variate; `estimators.wbic`). Also reported: the implied λ̂ = (WBIC − n L_n(w*)) / log n.
+rlct
+    LLCs at several t_k (default 5 values geometrically from t_max/30 to t_max = min(3000, n/log n)),
+    then `estimators.fit_rlct_multiplicity(second_order=True)`: λ̂(t) = λ − (m−1)/log t + b/log² t.
+    The estimate is λ at the integer m with the best fit (its standard error from that fit); the
+    continuous m̂ ± se is reported too.
+ti, waic
+    Not implemented here yet: refused with a ValueError.
+
+Limitations
+-----------
+The reported standard error is Monte-Carlo error at the stated nβ. It does NOT cover
+(1) the finite-temperature bias λ − λ(t), which for singular models is large at reachable t
+(normal crossing w1²w2², λ = 1/2, m = 2: λ(10³) = 0.381; w1²w2⁴, λ = 1/4, m = 1: λ(10³) = 0.220);
+(2) the data-set fluctuation: the run sees L_n, not K, and measures at the true w*. For a regular
+model this is a bias ≈ −β d/2 (−0.1 % at the defaults n = 10⁶, β = 10⁻³); for a singular model the
+term −f(w) S_xy/n of L_n(w) − L_n(w*) is first order, so λ_n(t) − λ(t) is of relative size ~√β
+with a sign set by the data (K = w⁴/2 at t = 1000: +13.5 % at n = 10⁵, +4 % at n = 10⁶);
+(3) SGLD's step-size and minibatch bias (small at acceptance ≈ 0.9, not quantified per run).
+The `rlct` fit removes the (m−1)/log t term but not power-law corrections a t^(−g) (m = 1).
+"""
+
+import math
+import time
+from fractions import Fraction
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jaxtyping import PRNGKeyArray
+
+import estimators
+import toy_models
+from slt._calibration import (
+    calibrate_step_size,
+    gradient_statistics_at,
+    pilot_gradient_statistics,
+    step_size_bias,
+)
+from slt._driver import NonFiniteError, make_sampler, sample
+from slt._posterior import TemperedPosterior, watanabe_beta
+
+METHODS = ("llc", "wbic", "rlct", "ti", "waic")
+IMPLEMENTED_METHODS = ("llc", "wbic", "rlct")
+DEFAULT_NUM_DATA = 1_000_000
+DEFAULT_LLC_NBETA = 1000.0
+DEFAULT_RLCT_MAX_NBETA = 3000.0
+DEFAULT_BATCH_SIZE = 1000
+MAX_STEP_SIZE_RETRIES = 3  # a divergent main run is retried with ε/4, at most this often
+DEFAULT_BIAS_TOLERANCE = 0.02  # calibrated ε targets a predicted relative SGLD bias of 2 %
+MAX_PREDICTED_STEP_SIZE_BIAS = 0.1  # above this on the run's own draws the result is unreliable
+INTERVAL_Z = 1.96  # the reported interval is estimate ± 1.96 standard errors (95 %)
+
+INTERVAL_NOTE = (
+    "estimate ± 1.96 std_error covers Monte-Carlo error at the stated nbeta only: not the "
+    "finite-temperature bias λ − λ(nβ) (see exact_at_nbeta), the data-set fluctuation at the true w* "
+    "(≈ −β·d/2 for regular models, relative ~√β for singular ones), nor SGLD step-size/minibatch bias "
+    "(see predicted_step_size_bias)"
+)
+
+
+class EstimateResult(NamedTuple):
+    """One estimate with everything needed to judge it.
+
+    Attributes
+    ----------
+    model, params : the registry label (`family(k=v, ...)`) and the family parameters.
+    method : "llc", "wbic" or "rlct".
+    estimate, std_error : λ̂ (llc, rlct) or WBIC (wbic), and its Monte-Carlo standard error.
+    true_rlct, multiplicity : the registry's exact λ and m (None where unknown).
+    n, nbeta : data size and the inverse temperature t = nβ (for rlct: the largest t of the sweep).
+    diagnostics : JSON-ready mapping (reliable, reasons, warnings, R-hat, ESS, MALA acceptance,
+        step size, nβ, γ, exact_at_nbeta, ...).
+    seconds : wall-clock time of the whole call (compilation included).
+    """
+
+    model: str
+    params: Mapping[str, Any]
+    method: str
+    estimate: float
+    std_error: float
+    true_rlct: Fraction | None
+    multiplicity: int | None
+    n: int
+    nbeta: float
+    diagnostics: Mapping[str, Any]
+    seconds: float
+
+    @property
+    def unreliable(self) -> bool:
+        return bool(self.diagnostics["reasons"])
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        return (self.estimate - INTERVAL_Z * self.std_error, self.estimate + INTERVAL_Z * self.std_error)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (λ as a float; its exact fraction as `true_rlct_fraction`)."""
+        return {
+            "model": self.model,
+            "params": {k: list(v) if isinstance(v, tuple) else v for k, v in self.params.items()},
+            "method": self.method,
+            "estimate": _finite_or_none(self.estimate),
+            "std_error": _finite_or_none(self.std_error),
+            "interval": [_finite_or_none(v) for v in self.interval],
+            "true_rlct": None if self.true_rlct is None else float(self.true_rlct),
+            "true_rlct_fraction": None if self.true_rlct is None else str(self.true_rlct),
+            "multiplicity": self.multiplicity,
+            "n": self.n,
+            "nbeta": self.nbeta,
+            "reliable": not self.unreliable,
+            "diagnostics": _jsonable(dict(self.diagnostics)),
+            "seconds": self.seconds,
+        }
+
+    def summary(self) -> str:
+        name = "WBIC" if self.method == "wbic" else "λ̂"
+        text = f"{self.model} [{self.method}] {name} = {self.estimate:.5g} ± {self.std_error:.2g} (n = {self.n}, nβ = {self.nbeta:.4g})"
+        if self.true_rlct is not None:
+            text += f"; true λ = {self.true_rlct} ({float(self.true_rlct):.4g}), m = {self.multiplicity}"
+        exact = self.diagnostics.get("exact_at_nbeta")
+        if exact is not None:
+            text += f"; exact λ(nβ) = {exact:.4g}"
+        if self.unreliable:
+            text = "UNRELIABLE " + text + "\n" + "\n".join(f"  reason: {r}" for r in self.diagnostics["reasons"])
+        return text
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _finite_or_none(value):
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, (np.floating, float)):
+        return _finite_or_none(float(value))
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+# --------------------------------------------------------------------------------------------
+# Argument checks
+
+
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def resolve_model(model, params: Mapping[str, Any] | None = None) -> toy_models.ToyModel:
+    """A `ToyModel`, or a family name plus `params` for `toy_models.get` (errors are ValueErrors)."""
+    if isinstance(model, str):
+        return toy_models.get(model, **dict(params or {}))
+    if params:
+        raise ValueError("params is only for a family name; pass the ToyModel alone")
+    if not isinstance(model, toy_models.ToyModel):
+        raise ValueError(f"model must be a toy_models.ToyModel or a family name, got {type(model).__name__}")
+    return model
+
+
+def default_nbeta(n: int) -> float:
+    """The llc default t = nβ = min(1000, n / log n), i.e. β = min(1000/n, 1/log n) <= Watanabe's β*.
+
+    A small β keeps the data-set fluctuation at the true w* small (≈ −β d/2 for regular models,
+    relative ~√β for singular ones); t = 1000 is about as cold as SGLD mixes in seconds on the toy
+    models (minibatches make the cost independent of n)."""
+    return float(min(DEFAULT_LLC_NBETA, n * watanabe_beta(n)))
+
+
+def default_rlct_nbetas(n: int, num_temperatures: int = 5) -> np.ndarray:
+    top = min(DEFAULT_RLCT_MAX_NBETA, n * watanabe_beta(n))
+    return np.geomspace(top / 30.0, top, num_temperatures)
+
+
+# --------------------------------------------------------------------------------------------
+# One SGLD run at one temperature
+
+
+class _Run(NamedTuple):
+    trace: Any
+    calibration: dict | None
+    step_size: float
+    num_steps: int
+    num_burnin: int
+    divergences: tuple[str, ...] = ()
+    predicted_bias: float = float("nan")
+    gradient_statistics: Any = None
+
+
+def _sgld_run(posterior, initial_positions, key, *, batch_size, num_chains, num_draws, thinning,
+              step_size, target_acceptance, pilot_steps, bias_tolerance) -> _Run:
+    """Calibrate ε (unless given), then one `slt.sample` run; a divergent run is retried with ε/4.
+
+    Calibration: ε_MALA = the largest grid ε with pilot MALA acceptance >= `target_acceptance`
+    (a stability bound), then a pilot at ε_MALA/4 measures E|ĝ_b|² and λ̂, and
+    ε = min(ε_MALA, ε_bias) with `step_size_bias(ε_bias) = bias_tolerance`.
+    """
+    key_pilot, key_gradient_pilot, key_sample, key_check = jax.random.split(key, 4)
+    calibration = None
+    if step_size is None:
+        calibration = calibrate_step_size(posterior, initial_positions, key_pilot, batch_size=batch_size,
+                                          target_acceptance=target_acceptance, num_steps=pilot_steps)
+        mala_step_size = calibration.step_size
+        pilot = pilot_gradient_statistics(posterior, initial_positions, key_gradient_pilot, batch_size=batch_size,
+                                          step_size=mala_step_size / 4, num_steps=4 * pilot_steps)
+        bias_step_size = bias_tolerance * mala_step_size / max(step_size_bias(mala_step_size, pilot), 1e-300)
+        step_size = min(mala_step_size, bias_step_size)
+        calibration = calibration._replace(step_size=float(step_size))
+        calibration_record = {**calibration.to_json(), "mala_step_size": mala_step_size,
+                              "bias_step_size": bias_step_size, "bias_tolerance": bias_tolerance,
+                              "pilot_mean_squared_gradient": pilot.mean_squared_gradient,
+                              "pilot_llc": pilot.mean_scaled_loss_gap}
+    num_burnin = max(num_draws * thinning // 4, 1)
+    num_steps = num_burnin + num_draws * thinning
+    divergences = []
+    for _ in range(MAX_STEP_SIZE_RETRIES + 1):
+        sampler = make_sampler("sgld", posterior, step_size=step_size, batch_size=batch_size)
+        try:
+            trace = sample(sampler, initial_positions, key_sample, num_chains=num_chains, num_steps=num_steps,
+                           num_burnin=num_burnin, thinning=thinning, initial_position_per_chain=True,
+                           record_positions=True)
+        except NonFiniteError as error:
+            if calibration is None:
+                raise ValueError(f"SGLD diverged with the given step_size = {step_size:g}: {error}") from None
+            divergences.append(f"ε = {step_size:.3g} diverged (chain {error.chain}, step {error.step}); retried with ε/4")
+            step_size = step_size / 4
+            continue
+        # The same bias formula on the main run's own draws (a subsample of positions).
+        draws = trace.positions
+        num_recorded = trace.num_chains * trace.num_draws
+        chosen = np.linspace(0, num_recorded - 1, min(num_recorded, 512)).astype(int)
+        flat = jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf.reshape(num_recorded, *leaf.shape[2:])[chosen]), draws)
+        checked = gradient_statistics_at(posterior, flat, key_check, batch_size=batch_size)
+        trace = trace._replace(positions=None)
+        return _Run(trace, None if calibration is None else calibration_record, float(step_size), num_steps,
+                    num_burnin, tuple(divergences), step_size_bias(step_size, checked), checked)
+    raise ValueError(f"SGLD diverged {len(divergences)} times after step-size calibration: {'; '.join(divergences)}")
+
+
+def _jitter_start(model, key, num_chains: int, nbeta: float):
+    """w* + N(0, (0.1² / nβ) I) per chain: inside the posterior's bulk, and off w* itself, where a
+    prior |w_j|^h (h > 0) has log φ = −∞."""
+    leaves, treedef = jax.tree_util.tree_flatten(model.w_star)
+    keys = jax.random.split(key, len(leaves))
+    scale = 0.1 / math.sqrt(nbeta)
+    return treedef.unflatten([
+        leaf[None] + scale * jax.random.normal(k, (num_chains, *leaf.shape), leaf.dtype) for leaf, k in zip(leaves, keys)
+    ])
+
+
+def _prior_start(model, key, num_chains: int):
+    draws = [model.sample_prior(k) for k in jax.random.split(key, num_chains)]
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *draws)
+
+
+def _run_diagnostics(run: _Run, estimator_diagnostics, *, treat_escape_as_reason: bool) -> dict[str, Any]:
+    sampler_diagnostics = run.trace.diagnostics
+    reasons = list(estimator_diagnostics.reasons)
+    warnings = list(estimator_diagnostics.warnings) + list(run.divergences)
+    for message in sampler_diagnostics.warnings:
+        if "MALA acceptance" in message or (treat_escape_as_reason and "escaped" in message):
+            reasons.append(message)
+        elif "R-hat" not in message and "ESS" not in message:  # those are already the estimator's
+            warnings.append(message)
+    if run.calibration is not None and not run.calibration["met_target"]:
+        reasons.append(
+            f"step-size calibration failed: no candidate reached MALA acceptance {run.calibration['target_acceptance']} "
+            f"(best {np.max(run.calibration['acceptance']):.3f})"
+        )
+    if run.predicted_bias > MAX_PREDICTED_STEP_SIZE_BIAS:
+        reasons.append(
+            f"predicted SGLD step-size/minibatch bias {run.predicted_bias:.1%} of λ̂ > {MAX_PREDICTED_STEP_SIZE_BIAS:.0%} "
+            "(ε E|ĝ|² / 4λ̂ on the run's own draws): lower the step size"
+        )
+    return {
+        "reliable": not reasons,
+        "unreliable": bool(reasons),
+        "reasons": reasons,
+        "warnings": warnings,
+        "rhat": estimator_diagnostics.rhat,
+        "ess_bulk": estimator_diagnostics.ess_bulk,
+        "ess_tail": estimator_diagnostics.ess_tail,
+        "mala_acceptance": sampler_diagnostics.mala_acceptance,
+        "fraction_below_center": sampler_diagnostics.fraction_below_center,
+        "step_size": run.step_size,
+        "step_size_calibration": run.calibration,
+        "predicted_step_size_bias": run.predicted_bias,
+        "num_chains": run.trace.num_chains,
+        "num_draws": run.trace.num_draws,
+        "num_steps": run.num_steps,
+        "num_burnin": run.num_burnin,
+        "thinning": run.trace.thinning,
+    }
+
+
+def _exact_at(model, nbeta: float, localization: float) -> tuple[float | None, str | None]:
+    """toy_models.finite_temperature_rlct where it applies (d <= 2, analytic K), else (None, why)."""
+    if model.dimension > 2:
+        return None, f"exact λ(t) by quadrature needs d <= 2 (d = {model.dimension})"
+    if model.population_loss is None:
+        return None, "no analytic population loss"
+    try:
+        return toy_models.finite_temperature_rlct(model, nbeta, localization=localization), None
+    except ValueError as error:
+        return None, f"quadrature failed: {error}"
+
+
+# --------------------------------------------------------------------------------------------
+# The methods
+
+
+def _llc_at(model, data, nbeta, key, *, localization, **run_options):
+    posterior = TemperedPosterior(loss_fn=model.loss, data=data, nbeta=nbeta, center=model.w_star,
+                                  localization=localization, prior=model.prior)
+    key_start, key_run = jax.random.split(key)
+    start = _jitter_start(model, key_start, run_options["num_chains"], nbeta)
+    run = _sgld_run(posterior, start, key_run, **run_options)
+    result = estimators.llc(run.trace.loss, run.trace.loss_at_center, nbeta)
+    return result, run
+
+
+def _method_llc(model, data, key, *, n, nbeta, localization, run_options):
+    nbeta = default_nbeta(n) if nbeta is None else float(nbeta)
+    result, run = _llc_at(model, data, nbeta, key, localization=localization, **run_options)
+    diagnostics = _run_diagnostics(run, result.diagnostics, treat_escape_as_reason=True)
+    diagnostics["per_chain"] = result.per_chain
+    return result.mean, result.std_error, nbeta, diagnostics, nbeta
+
+
+def _method_wbic(model, data, key, *, n, nbeta, localization, run_options):
+    if nbeta is not None:
+        raise ValueError("wbic runs at β* = 1/log n by definition; do not pass nbeta")
+    if localization:
+        raise ValueError("wbic samples the global posterior (γ = 0); do not pass localization")
+    nbeta = n * watanabe_beta(n)
+    posterior = TemperedPosterior(loss_fn=model.loss, data=data, nbeta=nbeta, center=model.w_star,
+                                  localization=0.0, prior=model.prior)
+    key_start, key_run = jax.random.split(key)
+    start = _prior_start(model, key_start, run_options["num_chains"])
+    run = _sgld_run(posterior, start, key_run, **run_options)
+    pointwise = np.asarray(model.pointwise_log_likelihood(model.w_star, data), np.float64)
+    loss_at_truth = float(-pointwise.mean())
+    differences = np.asarray(run.trace.loss, np.float64) - np.asarray(run.trace.loss_at_center, np.float64)
+    result = estimators.wbic(differences + loss_at_truth, n)
+    diagnostics = _run_diagnostics(run, result.diagnostics, treat_escape_as_reason=False)
+    log_n = math.log(n)
+    diagnostics["n_loss_at_truth"] = n * loss_at_truth
+    diagnostics["implied_rlct"] = (result.mean - n * loss_at_truth) / log_n
+    diagnostics["implied_rlct_std_error"] = result.std_error / log_n
+    diagnostics["beta"] = 1.0 / log_n
+    return result.mean, result.std_error, nbeta, diagnostics, nbeta
+
+
+def _method_rlct(model, data, key, *, n, nbeta, localization, run_options, nbetas=None):
+    if nbeta is not None:
+        raise ValueError("rlct sweeps several temperatures; pass nbetas=[...] instead of nbeta")
+    nbetas = default_rlct_nbetas(n) if nbetas is None else np.asarray(nbetas, dtype=np.float64)
+    if nbetas.ndim != 1 or nbetas.size < 4 or np.any(nbetas <= 1) or np.unique(nbetas).size != nbetas.size:
+        raise ValueError(f"rlct needs at least 4 distinct nbetas > 1, got {np.ravel(nbetas).tolist()}")
+    means, errors, per_temperature, reasons = [], [], [], []
+    for index, (t, key_t) in enumerate(zip(nbetas, jax.random.split(key, nbetas.size))):
+        result, run = _llc_at(model, data, float(t), key_t, localization=localization, **run_options)
+        run_diag = _run_diagnostics(run, result.diagnostics, treat_escape_as_reason=True)
+        means.append(result.mean)
+        errors.append(result.std_error)
+        reasons += [f"nbeta={t:.4g}: {r}" for r in run_diag["reasons"]]
+        per_temperature.append({
+            "nbeta": float(t), "llc": result.mean, "std_error": result.std_error, "rhat": run_diag["rhat"],
+            "ess_bulk": run_diag["ess_bulk"], "mala_acceptance": run_diag["mala_acceptance"],
+            "step_size": run_diag["step_size"], "reasons": run_diag["reasons"],
+        })
+    fit = estimators.fit_rlct_multiplicity(nbetas, means, errors, second_order=True)
+    reasons += [f"fit: {r}" for r in fit.diagnostics.reasons]
+    diagnostics = {
+        "reliable": not reasons,
+        "unreliable": bool(reasons),
+        "reasons": reasons,
+        "warnings": [f"fit: {w}" for w in fit.diagnostics.warnings],
+        "rhat": max(p["rhat"] for p in per_temperature),
+        "ess_bulk": min(p["ess_bulk"] for p in per_temperature),
+        "mala_acceptance": min(p["mala_acceptance"] for p in per_temperature),
+        "step_size": [p["step_size"] for p in per_temperature],
+        "nbetas": nbetas,
+        "per_temperature": per_temperature,
+        "multiplicity_estimate": fit.multiplicity,
+        "multiplicity_std_error": fit.multiplicity_std_error,
+        "integer_multiplicity": fit.integer_multiplicity,
+        "rlct_continuous_m": fit.rlct,
+        "rlct_continuous_m_std_error": fit.rlct_std_error,
+        "second_order_coefficient": fit.second_order_coefficient,
+        "fit_chi2": fit.chi2,
+        "fit_dof": fit.dof,
+        "num_chains": run_options["num_chains"],
+        "num_draws": run_options["num_draws"],
+        "thinning": run_options["thinning"],
+    }
+    return fit.rlct_at_integer_multiplicity, fit.rlct_at_integer_std_error, float(nbetas.max()), diagnostics, nbetas
+
+
+_METHOD_FUNCTIONS = {"llc": _method_llc, "wbic": _method_wbic, "rlct": _method_rlct}
+
+
+def estimate(
+    model: toy_models.ToyModel | str,
+    method: str = "llc",
+    *,
+    key: PRNGKeyArray,
+    params: Mapping[str, Any] | None = None,
+    n: int = DEFAULT_NUM_DATA,
+    num_chains: int = 4,
+    num_draws: int = 1000,
+    thinning: int = 10,
+    nbeta: float | None = None,
+    nbetas: Sequence[float] | None = None,
+    localization: float = 0.0,
+    batch_size: int | None = DEFAULT_BATCH_SIZE,
+    step_size: float | None = None,
+    target_acceptance: float = 0.9,
+    bias_tolerance: float = DEFAULT_BIAS_TOLERANCE,
+    pilot_steps: int = 400,
+    exact: bool = True,
+) -> EstimateResult:
+    """Estimate the learning coefficient of a registry model (see the module docstring for methods).
+
+    Parameters
+    ----------
+    model : a `toy_models.ToyModel`, or a family name with `params` (e.g. "rrr", {"M": 5, ...}).
+    method : "llc" (default), "wbic" or "rlct"; "ti" and "waic" raise "not implemented yet".
+    key : PRNG key (data, chain starts, pilot and main run are split from it; no default seed).
+    n : data size (>= 2); the data are `model.sample_data(key_data, n)`.
+    num_chains, num_draws, thinning : per temperature; each chain runs num_draws · thinning
+        recorded steps after num_draws · thinning / 4 burn-in steps.
+    nbeta : t = nβ for llc (default min(1000, n/log n)); not allowed for wbic or rlct.
+    nbetas : the temperatures of rlct (default 5 from t_max/30 to min(3000, n/log n)).
+    localization : γ >= 0 (default 0: the model prior alone keeps the posterior proper).
+    batch_size : SGLD minibatch (default min(n, 1000); None: full batch).
+    step_size : ε; None (default) calibrates it from pilot MALA acceptance >= `target_acceptance`.
+    exact : for d <= 2 also compute the exact population-limit λ(nβ) by quadrature.
+
+    Raises
+    ------
+    ValueError : unknown family, method or parameter, n < 2, num_chains < 1, ... (before sampling).
+    """
+    start_time = time.perf_counter()
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; known methods: {', '.join(METHODS)}")
+    if method not in IMPLEMENTED_METHODS:
+        raise ValueError(f"method {method!r} is not implemented yet; implemented: {', '.join(IMPLEMENTED_METHODS)}")
+    model = resolve_model(model, params)
+    n = _check_int("n", n, 2)
+    num_chains = _check_int("num_chains", num_chains, 1)
+    num_draws = _check_int("num_draws", num_draws, 2)
+    thinning = _check_int("thinning", thinning, 1)
+    pilot_steps = _check_int("pilot_steps", pilot_steps, 2)
+    if nbeta is not None and not (isinstance(nbeta, (int, float)) and math.isfinite(nbeta) and nbeta > 0):
+        raise ValueError(f"nbeta must be a finite number > 0, got {nbeta!r}")
+    if nbetas is not None and method != "rlct":
+        raise ValueError("nbetas is only for method 'rlct'")
+    if not (isinstance(localization, (int, float)) and math.isfinite(localization) and localization >= 0):
+        raise ValueError(f"localization must be a finite number >= 0, got {localization!r}")
+    if batch_size is not None:
+        batch_size = min(_check_int("batch_size", batch_size, 1), n)
+        if batch_size == n:
+            batch_size = None
+    if step_size is not None and not (isinstance(step_size, (int, float)) and math.isfinite(step_size) and step_size > 0):
+        raise ValueError(f"step_size must be a finite number > 0, got {step_size!r}")
+    if not (isinstance(target_acceptance, (int, float)) and 0 < target_acceptance < 1):
+        raise ValueError(f"target_acceptance must be in (0, 1), got {target_acceptance!r}")
+    if not (isinstance(bias_tolerance, (int, float)) and 0 < bias_tolerance < 1):
+        raise ValueError(f"bias_tolerance must be in (0, 1), got {bias_tolerance!r}")
+    if not isinstance(key, jax.Array):
+        raise ValueError("key must be a PRNG key, e.g. jax.random.key(0)")
+
+    key_data, key_method = jax.random.split(key)
+    data = model.sample_data(key_data, n)
+    run_options = dict(batch_size=batch_size, num_chains=num_chains, num_draws=num_draws, thinning=thinning,
+                       step_size=step_size, target_acceptance=target_acceptance, pilot_steps=pilot_steps,
+                       bias_tolerance=bias_tolerance)
+    extra = {"nbetas": nbetas} if method == "rlct" else {}
+    value, std_error, reported_nbeta, diagnostics, temperatures = _METHOD_FUNCTIONS[method](
+        model, data, key_method, n=n, nbeta=nbeta, localization=localization, run_options=run_options, **extra)
+
+    diagnostics["localization"] = float(localization)
+    diagnostics["prior"] = type(model.prior).__name__
+    diagnostics["batch_size"] = n if batch_size is None else batch_size
+    diagnostics["beta"] = reported_nbeta / n
+    diagnostics["interval_note"] = INTERVAL_NOTE
+    exact_value = exact_reason = None
+    if exact and method in ("llc", "wbic"):
+        exact_value, exact_reason = _exact_at(model, reported_nbeta, localization)
+    elif exact and method == "rlct":
+        values = [_exact_at(model, float(t), localization) for t in temperatures]
+        exact_reason = values[0][1]
+        if exact_reason is None:
+            diagnostics["exact_per_temperature"] = [v for v, _ in values]
+            exact_value = values[-1][0]
+    diagnostics["exact_at_nbeta"] = exact_value
+    if exact_reason is not None:
+        diagnostics["exact_unavailable"] = exact_reason
+    if exact_value is not None and model.true_rlct is not None:
+        diagnostics["finite_temperature_bias"] = exact_value - float(model.true_rlct)
+    return EstimateResult(
+        model=model.label,
+        params=dict(model.params),
+        method=method,
+        estimate=float(value),
+        std_error=float(std_error),
+        true_rlct=model.true_rlct,
+        multiplicity=model.multiplicity,
+        n=n,
+        nbeta=float(reported_nbeta),
+        diagnostics=diagnostics,
+        seconds=time.perf_counter() - start_time,
+    )
