@@ -7,6 +7,7 @@
 """
 
 from slt._diagnostics import Diagnostics, diagnose
+from slt._estimate import EstimateResult, estimate
 from slt._driver import (
     SAMPLERS,
     NonFiniteError,
@@ -37,6 +38,7 @@ from slt._trace import Trace, from_datatree, load_trace, package_versions, save_
 __all__ = [
     "SAMPLERS",
     "Diagnostics",
+    "EstimateResult",
     "ExactState",
     "MALAState",
     "NonFiniteError",
@@ -54,6 +56,7 @@ __all__ = [
     "WindowAdaptationResult",
     "default_record",
     "diagnose",
+    "estimate",
     "from_datatree",
     "hmc",
     "langevin_step",
