@@ -11,7 +11,8 @@ is True and `summary()` / `str()` begin with "UNRELIABLE" when a check failed.
 - `fit_rlct_multiplicity`: λ and m from LLCs at several nβ, λ̂(t) = λ − (m−1)/log t.
 - `free_energy_ti`, `temperature_ladder`, `rlct_from_free_energies`: thermodynamic integration
   and the slope of F_n in log n (with the −(m−1) log log n term).
-- `waic`: WAIC, training loss and the singular fluctuation ν̂ = V_n/2 (Watanabe 2010).
+- `waic`: WAIC, training loss and the singular fluctuation ν̂ = V_n/2 (Watanabe 2010);
+  `waic_from_summaries` for data too large for the [draws, n] array.
 - `volume_from_losses`, `rlct_from_volume`, `rlct_from_loss_samples`: λ (and m) from the volume
   scaling V(ε) ≈ c ε^λ (−log ε)^(m−1).
 """
@@ -29,7 +30,7 @@ from estimators._temperature import (
     rlct_from_variance,
 )
 from estimators._volume import VolumeEstimate, rlct_from_loss_samples, rlct_from_volume, volume_from_losses
-from estimators._waic import WAICResult, waic
+from estimators._waic import WAICResult, waic, waic_from_summaries
 
 __all__ = [
     "Diagnostics",
@@ -54,5 +55,6 @@ __all__ = [
     "temperature_ladder",
     "volume_from_losses",
     "waic",
+    "waic_from_summaries",
     "wbic",
 ]

@@ -88,12 +88,44 @@ def waic(
     log_predictive = logsumexp(flat, axis=0) - np.log(flat.shape[0])
     centred = flat - flat.mean(axis=0)
     pointwise_variance = np.sum(centred**2, axis=0) / (flat.shape[0] - 1)
+    influence = (0.5 * np.sum(centred**2 - pointwise_variance, axis=1)).reshape(num_chains, num_draws)
+    return waic_from_summaries(log_predictive, pointwise_variance, influence,
+                               rhat_threshold=rhat_threshold, min_ess=min_ess)
+
+
+def waic_from_summaries(
+    log_predictive: Float[ArrayLike, " n"],
+    pointwise_variance: Float[ArrayLike, " n"],
+    influence: Float[ArrayLike, "chains draws"],
+    *,
+    rhat_threshold: float = 1.01,
+    min_ess: float = 100.0,
+) -> WAICResult:
+    r"""`waic` from per-datum summaries, for data too large to hold ℓ_{s,i} at once.
+
+    log_predictive : log E_w[p(X_i|w)] = logsumexp_s ℓ_{s,i} − log S, per datum.
+    pointwise_variance : Var_w[ℓ_{s,i}] with the 1/(S − 1) normalisation, per datum.
+    influence : ψ_s = Σ_i ((ℓ_{s,i} − ℓ̄_i)² − v_i)/2 per draw, shaped [chains, draws] (sums over
+        chunks of data add up).
+    """
+    log_predictive = np.asarray(log_predictive, dtype=np.float64)
+    pointwise_variance = np.asarray(pointwise_variance, dtype=np.float64)
+    influence = np.asarray(influence, dtype=np.float64)
+    if log_predictive.ndim != 1 or log_predictive.shape != pointwise_variance.shape or log_predictive.size == 0:
+        raise ValueError(f"log_predictive and pointwise_variance must be equal, non-empty vectors, got "
+                         f"{log_predictive.shape} and {pointwise_variance.shape}")
+    if influence.ndim != 2 or influence.size < 2:
+        raise ValueError(f"influence must be [chains, draws] with at least two draws, got {influence.shape}")
+    for name, array in (("log_predictive", log_predictive), ("pointwise_variance", pointwise_variance),
+                        ("influence", influence)):
+        if not np.all(np.isfinite(array)):
+            raise ValueError(f"{name} has non-finite values (first at index {np.argwhere(~np.isfinite(array))[0].tolist()})")
+    num_data = log_predictive.size
     training_loss = float(-np.mean(log_predictive))
     functional_variance = float(np.sum(pointwise_variance))
     pointwise_waic = -log_predictive + pointwise_variance
     estimate = float(np.mean(pointwise_waic))
     std_error = float(np.std(pointwise_waic, ddof=1) / np.sqrt(num_data)) if num_data > 1 else float("nan")
-    influence = (0.5 * np.sum(centred**2 - pointwise_variance, axis=1)).reshape(num_chains, num_draws)
     fluctuation_se = mean_and_mcse(influence).std_error
     diagnostics = trace_diagnostics(influence, rhat_threshold=rhat_threshold, min_ess=min_ess)
     large = int(np.sum(pointwise_variance > 0.4))

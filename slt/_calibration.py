@@ -116,13 +116,14 @@ def calibrate_step_size(
     key : PRNG key of the pilot.
     batch_size : minibatch size (None: full batch), as in the main run.
     target_acceptance : the mean acceptance the chosen ε must reach (0.9 by default).
-    base_step_size : ε_0; default 1/nβ, the scale of the stiffest direction of nβ L_n.
+    base_step_size : ε_0; default 1/max(nβ, 1): the scale of the stiffest direction of nβ L_n, or
+        of a unit-scale prior when nβ < 1 (the hot rungs of a thermodynamic-integration ladder).
 
     When no candidate reaches the target the smallest is returned with `met_target` False.
     """
     if not 0 < target_acceptance < 1:
         raise ValueError(f"target_acceptance must be in (0, 1), got {target_acceptance}")
-    base = 1.0 / posterior.nbeta if base_step_size is None else float(base_step_size)
+    base = 1.0 / max(posterior.nbeta, 1.0) if base_step_size is None else float(base_step_size)
     exponents = np.arange(num_candidates) - 11
     candidates = base * 2.0 ** exponents
     acceptance = np.asarray(

@@ -35,8 +35,20 @@ rlct
     then `estimators.fit_rlct_multiplicity(second_order=True)`: λ̂(t) = λ − (m−1)/log t + b/log² t.
     The estimate is λ at the integer m with the best fit (its standard error from that fit); the
     continuous m̂ ± se is reported too.
-ti, waic
-    Not implemented here yet: refused with a ValueError.
+ti
+    The free energy F_n = −log ∫ φ(w) Π_i p(X_i|w) dw by thermodynamic integration
+    (`estimators.free_energy_ti`): F_n = n L_n(w*) + ∫_0^1 E_β[n (L_n(w) − L_n(w*))] dβ over the
+    geometric ladder `estimators.temperature_ladder(n, 20)` (β = 0: independent prior draws; each
+    β > 0: an SGLD run of the global posterior, γ = 0, chains started from prior draws). The
+    estimate is F_n; the diagnostics carry F_n − n L_n(w*) (≈ λ log n − (m−1) log log n + O(1)),
+    its crude λ̂ = (F_n − n L_n(w*)) / log n, the ladder's discretisation error, and for d <= 2 the
+    exact population-limit value −log ∫ φ e^{−n K} by quadrature (`exact_free_energy_minus_n_loss`).
+waic
+    WAIC per datum at β = 1 (Watanabe 2010; `estimators.waic_from_summaries`): T_n + V_n / n from
+    the posterior draws (thinned to at most 100 per chain) over all n data, in chunks. Its error bar
+    is WAIC's data-sampling standard error; the singular fluctuation ν̂ = V_n / 2 comes with its
+    MCSE, and n (WAIC − S_n), with S_n = L_n(w*) the empirical entropy, whose expectation is
+    λ + o(1) (E[WAIC] = E[G_n] + S and E[G_n] = λ / n).
 
 Limitations
 -----------
@@ -73,7 +85,10 @@ from slt._driver import NonFiniteError, make_sampler, sample
 from slt._posterior import TemperedPosterior, watanabe_beta
 
 METHODS = ("llc", "wbic", "rlct", "ti", "waic")
-IMPLEMENTED_METHODS = ("llc", "wbic", "rlct")
+IMPLEMENTED_METHODS = METHODS
+DEFAULT_TI_TEMPERATURES = 20
+WAIC_MAX_DRAWS_PER_CHAIN = 100  # draws per chain the n-sized WAIC sums run over
+WAIC_CHUNK_SIZE = 20_000
 DEFAULT_NUM_DATA = 1_000_000
 DEFAULT_LLC_NBETA = 1000.0
 DEFAULT_RLCT_MAX_NBETA = 3000.0
@@ -146,7 +161,7 @@ class EstimateResult(NamedTuple):
         }
 
     def summary(self) -> str:
-        name = "WBIC" if self.method == "wbic" else "λ̂"
+        name = {"wbic": "WBIC", "waic": "WAIC", "ti": "F_n"}.get(self.method, "λ̂")
         text = f"{self.model} [{self.method}] {name} = {self.estimate:.5g} ± {self.std_error:.2g} (n = {self.n}, nβ = {self.nbeta:.4g})"
         if self.true_rlct is not None:
             text += f"; true λ = {self.true_rlct} ({float(self.true_rlct):.4g}), m = {self.multiplicity}"
@@ -230,7 +245,8 @@ class _Run(NamedTuple):
 
 
 def _sgld_run(posterior, initial_positions, key, *, batch_size, num_chains, num_draws, thinning,
-              step_size, target_acceptance, pilot_steps, bias_tolerance) -> _Run:
+              step_size, target_acceptance, pilot_steps, bias_tolerance, keep_positions=False,
+              bias_floor=0.05) -> _Run:
     """Calibrate ε (unless given), then one `slt.sample` run; a divergent run is retried with ε/4.
 
     Calibration: ε_MALA = the largest grid ε with pilot MALA acceptance >= `target_acceptance`
@@ -245,7 +261,7 @@ def _sgld_run(posterior, initial_positions, key, *, batch_size, num_chains, num_
         mala_step_size = calibration.step_size
         pilot = pilot_gradient_statistics(posterior, initial_positions, key_gradient_pilot, batch_size=batch_size,
                                           step_size=mala_step_size / 4, num_steps=4 * pilot_steps)
-        bias_step_size = bias_tolerance * mala_step_size / max(step_size_bias(mala_step_size, pilot), 1e-300)
+        bias_step_size = bias_tolerance * mala_step_size / max(step_size_bias(mala_step_size, pilot, bias_floor), 1e-300)
         step_size = min(mala_step_size, bias_step_size)
         calibration = calibration._replace(step_size=float(step_size))
         calibration_record = {**calibration.to_json(), "mala_step_size": mala_step_size,
@@ -273,9 +289,10 @@ def _sgld_run(posterior, initial_positions, key, *, batch_size, num_chains, num_
         chosen = np.linspace(0, num_recorded - 1, min(num_recorded, 512)).astype(int)
         flat = jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf.reshape(num_recorded, *leaf.shape[2:])[chosen]), draws)
         checked = gradient_statistics_at(posterior, flat, key_check, batch_size=batch_size)
-        trace = trace._replace(positions=None)
+        if not keep_positions:
+            trace = trace._replace(positions=None)
         return _Run(trace, None if calibration is None else calibration_record, float(step_size), num_steps,
-                    num_burnin, tuple(divergences), step_size_bias(step_size, checked), checked)
+                    num_burnin, tuple(divergences), step_size_bias(step_size, checked, bias_floor), checked)
     raise ValueError(f"SGLD diverged {len(divergences)} times after step-size calibration: {'; '.join(divergences)}")
 
 
@@ -439,7 +456,143 @@ def _method_rlct(model, data, key, *, n, nbeta, localization, run_options, nbeta
     return fit.rlct_at_integer_multiplicity, fit.rlct_at_integer_std_error, float(nbetas.max()), diagnostics, nbetas
 
 
-_METHOD_FUNCTIONS = {"llc": _method_llc, "wbic": _method_wbic, "rlct": _method_rlct}
+def _method_ti(model, data, key, *, n, nbeta, localization, run_options, num_temperatures=DEFAULT_TI_TEMPERATURES):
+    if nbeta is not None:
+        raise ValueError("ti integrates over a β ladder from 0 to 1; do not pass nbeta")
+    if localization:
+        raise ValueError("ti integrates the global posterior (γ = 0); do not pass localization")
+    betas = estimators.temperature_ladder(n, num_temperatures=num_temperatures)
+    pointwise = np.asarray(model.pointwise_log_likelihood(model.w_star, data), np.float64)
+    n_loss_at_truth = float(-pointwise.sum())
+    key_prior, key_prior_batch, key_ladder = jax.random.split(key, 3)
+    # β = 0: independent prior draws, each with its own minibatch (an unbiased E_prior[n(L_n − L_n(w*))]).
+    num_prior_draws = run_options["num_chains"] * run_options["num_draws"]
+    prior_draws = _prior_start(model, key_prior, num_prior_draws)
+    batch_size = run_options["batch_size"]
+
+    def scaled_gap(w, batch_key):
+        batch = data if batch_size is None else _minibatch(data, batch_key, n, batch_size)
+        return n * (model.loss(w, batch) - model.loss(model.w_star, batch))
+
+    prior_gaps = np.asarray(jax.jit(jax.vmap(scaled_gap))(prior_draws, jax.random.split(key_prior_batch, num_prior_draws)),
+                            np.float64)
+    if not np.all(np.isfinite(prior_gaps)):
+        raise ValueError("the loss is not finite at some prior draws: thermodynamic integration needs a finite E_prior[n L_n]")
+    means = [float(prior_gaps.mean())]
+    errors = [float(prior_gaps.std(ddof=1) / math.sqrt(prior_gaps.size))]
+    reasons, warnings, per_temperature = [], [], []
+    for beta, key_beta in zip(betas[1:], jax.random.split(key_ladder, betas.size - 1)):
+        posterior = TemperedPosterior(loss_fn=model.loss, data=data, nbeta=float(n * beta), center=model.w_star,
+                                      localization=0.0, prior=model.prior)
+        key_start, key_run = jax.random.split(key_beta)
+        # Where nβ < 1 the prior dominates and SGLD's relative bias is that of a d-dimensional
+        # Gaussian, so λ̂ in ε E|ĝ|² / 4λ̂ is floored at d/2 instead of at 0.05.
+        bias_floor = 0.5 * model.dimension if n * beta < 1 else 0.05
+        run = _sgld_run(posterior, _prior_start(model, key_start, run_options["num_chains"]), key_run,
+                        bias_floor=bias_floor, **run_options)
+        result = estimators.llc(run.trace.loss, run.trace.loss_at_center, n)  # E_β[n(L_n − L_n(w*))] ± MCSE
+        run_diag = _run_diagnostics(run, result.diagnostics, treat_escape_as_reason=False)
+        means.append(result.mean)
+        errors.append(result.std_error)
+        reasons += [f"nbeta={n * beta:.4g}: {r}" for r in run_diag["reasons"]]
+        per_temperature.append({"beta": float(beta), "nbeta": float(n * beta), "mean_scaled_loss_gap": result.mean,
+                                "std_error": result.std_error, "rhat": run_diag["rhat"], "ess_bulk": run_diag["ess_bulk"],
+                                "mala_acceptance": run_diag["mala_acceptance"], "step_size": run_diag["step_size"]})
+    integral = estimators.free_energy_ti(betas, means, errors)
+    reasons += list(integral.diagnostics.reasons)
+    warnings += list(integral.diagnostics.warnings)
+    log_n = math.log(n)
+    diagnostics = {
+        "reliable": not reasons,
+        "unreliable": bool(reasons),
+        "reasons": reasons,
+        "warnings": warnings,
+        "rhat": max(p["rhat"] for p in per_temperature),
+        "ess_bulk": min(p["ess_bulk"] for p in per_temperature),
+        "mala_acceptance": min(p["mala_acceptance"] for p in per_temperature),
+        "step_size": [p["step_size"] for p in per_temperature],
+        "betas": betas,
+        "per_temperature": per_temperature,
+        "prior_mean_scaled_loss_gap": means[0],
+        "n_loss_at_truth": n_loss_at_truth,
+        "free_energy_minus_n_loss": integral.mean,
+        "discretisation_error": integral.discretisation_error,
+        "crude_rlct": integral.mean / log_n,
+        "num_chains": run_options["num_chains"],
+        "num_draws": run_options["num_draws"],
+        "thinning": run_options["thinning"],
+    }
+    return n_loss_at_truth + integral.mean, integral.std_error, float(n), diagnostics, float(n)
+
+
+def _minibatch(data, key, n: int, batch_size: int):
+    indices = jax.random.randint(key, (batch_size,), 0, n)
+    return jax.tree_util.tree_map(lambda leaf: leaf[indices], data)
+
+
+def _waic_summaries(model, positions, data, n: int, num_chains: int, chunk_size: int):
+    """(log E_w p(X_i|w), Var_w log p(X_i|w), per-draw influence ψ_s) over data chunks of
+    `chunk_size`, so that the [draws, n] array of ℓ_{s,i} is never held at once. The last chunk is
+    padded to the compiled shape and its padding masked out of ψ and dropped."""
+
+    @jax.jit
+    def chunk_summaries(chunk, mask):
+        values = jax.vmap(lambda w: model.pointwise_log_likelihood(w, chunk))(positions)  # [draws, chunk]
+        num_draws = values.shape[0]
+        log_predictive = jax.nn.logsumexp(values, axis=0) - jnp.log(num_draws)
+        centred = values - values.mean(axis=0)
+        variance = jnp.sum(centred**2, axis=0) / (num_draws - 1)
+        return log_predictive, variance, 0.5 * jnp.sum(mask * (centred**2 - variance), axis=1)
+
+    log_predictive, variance, influence = [], [], 0.0
+    for start in range(0, n, chunk_size):
+        size = min(chunk_size, n - start)
+        indices = np.minimum(np.arange(start, start + chunk_size), n - 1)
+        chunk = jax.tree_util.tree_map(lambda leaf: leaf[indices], data)
+        lp, v, psi = chunk_summaries(chunk, jnp.asarray(np.arange(chunk_size) < size, jnp.float32))
+        log_predictive.append(np.asarray(lp, np.float64)[:size])
+        variance.append(np.asarray(v, np.float64)[:size])
+        influence = influence + np.asarray(psi, np.float64)
+    return np.concatenate(log_predictive), np.concatenate(variance), np.reshape(influence, (num_chains, -1))
+
+
+def _method_waic(model, data, key, *, n, nbeta, localization, run_options):
+    if nbeta is not None:
+        raise ValueError("waic samples the posterior at β = 1 (nβ = n); do not pass nbeta")
+    if localization:
+        raise ValueError("waic samples the global posterior (γ = 0); do not pass localization")
+    nbeta = float(n)
+    posterior = TemperedPosterior(loss_fn=model.loss, data=data, nbeta=nbeta, center=model.w_star,
+                                  localization=0.0, prior=model.prior)
+    key_start, key_run = jax.random.split(key)
+    start = _jitter_start(model, key_start, run_options["num_chains"], nbeta)
+    # At β = 1 the centre w* is not the posterior's mode (E[n(L_n − L_n(w*))] ≈ λ − χ²/2 can be near
+    # 0), so the bias prediction's λ̂ is floored at 1/2, the scale of one regular direction.
+    run = _sgld_run(posterior, start, key_run, keep_positions=True, bias_floor=0.5, **run_options)
+    num_chains, num_draws = run.trace.num_chains, run.trace.num_draws
+    every = max(1, num_draws // WAIC_MAX_DRAWS_PER_CHAIN)  # thin the draws the n-sized sums run over
+    positions = jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf[:, ::every].reshape(-1, *leaf.shape[2:])),
+                                       run.trace.positions)
+    log_predictive, variance, influence = _waic_summaries(model, positions, data, n, num_chains, WAIC_CHUNK_SIZE)
+    result = estimators.waic_from_summaries(log_predictive, variance, influence)
+    diagnostics = _run_diagnostics(run._replace(trace=run.trace._replace(positions=None)), result.diagnostics,
+                                   treat_escape_as_reason=False)
+    empirical_entropy = float(-np.mean(np.asarray(model.pointwise_log_likelihood(model.w_star, data), np.float64)))
+    diagnostics.update({
+        "training_loss": result.training_loss,
+        "functional_variance": result.functional_variance,
+        "singular_fluctuation": result.singular_fluctuation,
+        "singular_fluctuation_std_error": result.singular_fluctuation_std_error,
+        "empirical_entropy": empirical_entropy,
+        "n_waic_minus_empirical_entropy": n * (result.mean - empirical_entropy),
+        "waic_draws_used": int(influence.size),
+        "std_error_kind": "data-sampling standard error of WAIC as an estimate of the generalisation loss",
+    })
+    return result.mean, result.std_error, nbeta, diagnostics, nbeta
+
+
+_METHOD_FUNCTIONS = {"llc": _method_llc, "wbic": _method_wbic, "rlct": _method_rlct, "ti": _method_ti,
+                     "waic": _method_waic}
 
 
 def estimate(
@@ -467,7 +620,7 @@ def estimate(
     Parameters
     ----------
     model : a `toy_models.ToyModel`, or a family name with `params` (e.g. "rrr", {"M": 5, ...}).
-    method : "llc" (default), "wbic" or "rlct"; "ti" and "waic" raise "not implemented yet".
+    method : "llc" (default), "wbic", "rlct", "ti" or "waic".
     key : PRNG key (data, chain starts, pilot and main run are split from it; no default seed).
     n : data size (>= 2); the data are `model.sample_data(key_data, n)`.
     num_chains, num_draws, thinning : per temperature; each chain runs num_draws · thinning
@@ -528,8 +681,10 @@ def estimate(
     diagnostics["beta"] = reported_nbeta / n
     diagnostics["interval_note"] = INTERVAL_NOTE
     exact_value = exact_reason = None
-    if exact and method in ("llc", "wbic"):
+    if exact and method in ("llc", "wbic", "waic", "ti"):
         exact_value, exact_reason = _exact_at(model, reported_nbeta, localization)
+    if exact and method == "ti" and exact_reason is None:
+        diagnostics["exact_free_energy_minus_n_loss"] = -toy_models.tempered_density_grid(model, float(n)).log_partition
     elif exact and method == "rlct":
         values = [_exact_at(model, float(t), localization) for t in temperatures]
         exact_reason = values[0][1]
