@@ -7,7 +7,7 @@ VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_FLAGS ?=
 
-.PHONY: setup demo test test-slow test-all figures clean
+.PHONY: setup demo test test-slow test-all figures accuracy clean
 
 setup: $(STAMP)
 
@@ -40,3 +40,6 @@ clean:
 
 figures: $(STAMP)
 	$(VENV_PYTHON) figures/make_figures.py
+
+accuracy: $(STAMP)
+	$(VENV_PYTHON) benchmarks/accuracy.py
