@@ -7,7 +7,7 @@ VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_FLAGS ?=
 
-.PHONY: setup demo test test-slow test-all figures accuracy clean
+.PHONY: setup demo test test-slow test-all figures accuracy bench-batch clean
 
 setup: $(STAMP)
 
@@ -43,3 +43,6 @@ figures: $(STAMP)
 
 accuracy: $(STAMP)
 	$(VENV_PYTHON) benchmarks/accuracy.py
+
+bench-batch: $(STAMP)
+	$(VENV_PYTHON) benchmarks/batch_speed.py

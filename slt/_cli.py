@@ -4,9 +4,9 @@ import argparse
 import os
 import sys
 
-from slt import _command_demo, _command_dynamics, _command_estimate, _command_models
+from slt import _command_batch, _command_demo, _command_dynamics, _command_estimate, _command_experiment, _command_models
 
-_COMMANDS = (_command_models, _command_demo, _command_dynamics, _command_estimate)
+_COMMANDS = (_command_models, _command_demo, _command_dynamics, _command_estimate, _command_batch, _command_experiment)
 
 
 def build_parser() -> argparse.ArgumentParser:

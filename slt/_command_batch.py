@@ -1,0 +1,52 @@
+"""`slt batch SPEC --out DIR [--executor local|ray] [--resume] [--ray-address ADDR] [--dry-run]`:
+a sweep of `slt.estimate` jobs from a TOML spec (`slt._batch`)."""
+
+from slt._batch import DEFAULT_RAY_CHUNK_SIZE, EXECUTORS, TABLE_NAME, load_spec, run_batch
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "batch",
+        help="run a sweep of estimate jobs from a TOML spec (locally or on Ray), resumable",
+        description=(
+            "Expand a TOML sweep spec (models × methods × sampler settings × seeds, with grids) into jobs, "
+            "run each as one slt.estimate call, and write OUT/jobs/<id>.json per job (id = hash of the resolved "
+            f"config and seed) and OUT/{TABLE_NAME}. A job's result depends only on its config and seed, so a "
+            "resumed run equals an uninterrupted one and the Ray executor equals the local one. The spec format "
+            "is documented in slt/_batch.py."
+        ),
+    )
+    parser.add_argument("spec", help="the TOML spec file")
+    parser.add_argument("--out", metavar="DIR", help="output folder (must hold no results unless --resume); required unless --dry-run")
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="local: in this process (default); ray: chunks of jobs as Ray tasks")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip jobs whose result file is complete; run the rest (stale temporary files are deleted)")
+    parser.add_argument("--ray-address", default=None, metavar="ADDR",
+                        help="Ray cluster address for --executor ray (default: start a local instance)")
+    parser.add_argument("--ray-chunk-size", type=int, default=DEFAULT_RAY_CHUNK_SIZE, metavar="K",
+                        help=f"jobs per Ray task, same config but the seed (default {DEFAULT_RAY_CHUNK_SIZE})")
+    parser.add_argument("--progress", action="store_true", default=None,
+                        help="force the progress bar on (default: only when stderr is a terminal)")
+    parser.add_argument("--dry-run", action="store_true", help="validate the spec and list the jobs; run nothing")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    jobs = load_spec(args.spec)
+    if args.dry_run:
+        for job in jobs:
+            print(f"{job.id}  {job.source}")
+        print(f"{len(jobs)} jobs")
+        return 0
+    if args.out is None:
+        raise ValueError("--out DIR is required (the folder for the job files and the table)")
+    if args.ray_address is not None and args.executor != "ray":
+        raise ValueError("--ray-address is only for --executor ray")
+    with open(args.spec, encoding="utf-8") as handle:
+        spec_text = handle.read()
+    summary = run_batch(jobs, args.out, executor=args.executor, resume=args.resume, ray_address=args.ray_address,
+                        ray_chunk_size=args.ray_chunk_size, progress=args.progress, spec_text=spec_text)
+    print(f"{summary.num_jobs} jobs: {summary.ran} run, {summary.skipped} already done, {summary.failed} failed; "
+          f"table: {summary.table}")
+    return 1 if summary.failed else 0
