@@ -540,9 +540,9 @@ def _waic_summaries(model, positions, data, n: int, num_chains: int, chunk_size:
         values = jax.vmap(lambda w: model.pointwise_log_likelihood(w, chunk))(positions)  # [draws, chunk]
         num_draws = values.shape[0]
         log_predictive = jax.nn.logsumexp(values, axis=0) - jnp.log(num_draws)
-        centred = values - values.mean(axis=0)
+        centred = values - values.mean(axis=0, keepdims=True)
         variance = jnp.sum(centred**2, axis=0) / (num_draws - 1)
-        return log_predictive, variance, 0.5 * jnp.sum(mask * (centred**2 - variance), axis=1)
+        return log_predictive, variance, 0.5 * jnp.sum(mask[None] * (centred**2 - variance[None]), axis=1)
 
     log_predictive, variance, influence = [], [], 0.0
     for start in range(0, n, chunk_size):
