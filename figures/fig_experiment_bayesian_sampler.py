@@ -24,7 +24,8 @@ for optimizer, r in result.pearson.items():
 low, high = p_bayes[p_bayes > 0].min() / 2, 1.0
 axis.plot([low, high], [low, high], "k:", lw=1)
 axis.set(xscale="log", yscale="log", xlabel="P_B(f | S)", ylabel="P_opt(f | S)",
-         title=f"{result.num_bits} bits, |S| = {result.num_train}")
+         title=f"Optimisers find functions about as often as the prior does\n"
+               f"({result.num_bits}-bit Boolean functions, |S| = {result.num_train}; dotted: P_opt = P_B)")
 axis.legend(fontsize=8)
 for row in result.functions:
     if np.isfinite(row.llc):
