@@ -7,7 +7,7 @@ VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_FLAGS ?=
 
-.PHONY: setup demo test test-slow test-all figures accuracy bench-batch clean
+.PHONY: setup demo test test-slow test-all figures accuracy bench bench-batch clean
 
 setup: $(STAMP)
 
@@ -46,3 +46,8 @@ accuracy: $(STAMP)
 
 bench-batch: $(STAMP)
 	$(VENV_PYTHON) benchmarks/batch_speed.py
+
+BENCH_FLAGS ?=
+bench: $(STAMP)
+	benchmarks/setup_devinterp.sh
+	$(VENV_PYTHON) benchmarks/devinterp_compare.py $(BENCH_FLAGS)
