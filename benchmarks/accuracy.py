@@ -32,25 +32,11 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
 def empirical_lambda_t(model, data, nbeta: float) -> float | None:
-    """For a normal crossing: the exact t E_t[L_n(w) − L_n(0)] of this very data set (quadrature
-    with K replaced by f² S_xx/2n − f S_xy/n, f = Π w_j^k_j), so the sampler can be judged apart
-    from the data-set fluctuation λ_n(t) − λ(t). None for other families or d > 2."""
+    """The exact λ_n(nβ) of this very data set (`toy_models.empirical_finite_temperature_rlct`),
+    so the sampler can be judged apart from the data-set fluctuation; None for other families or d > 2."""
     if model.name != "normal_crossing" or model.dimension > 2:
         return None
-    import dataclasses
-
-    import jax.numpy as jnp
-    import numpy as np
-
-    x, y = np.asarray(data.inputs, np.float64)[:, 0], np.asarray(data.targets, np.float64)[:, 0]
-    n, sxx, sxy = x.size, float(x @ x), float(x @ y)
-    powers = jnp.asarray(model.params["powers"])
-
-    def empirical(w):
-        f = jnp.prod(w**powers)
-        return 0.5 * f**2 * sxx / n - f * sxy / n
-
-    return toy_models.finite_temperature_rlct(dataclasses.replace(model, population_loss=empirical), nbeta)
+    return toy_models.empirical_finite_temperature_rlct(model, data, nbeta)
 
 
 def row_for(model, result, empirical=None) -> dict:

@@ -154,28 +154,10 @@ STAT_RUN = dict(n=100_000, nbeta=100.0, num_chains=4, num_draws=2000)
 #   first-order effect is a term −f(w) S_xy/n (f = w1 w2², S_xy = Σ x y ~ √n) in L_n(w) − L_n(0),
 #   of relative size ~ √β, not β as for regular models. The bound used is the exact difference
 #   |λ_n(t) − λ(t)| for the run's own data set (quadrature of the empirical tempered posterior,
-#   `empirical_lambda_t`), plus 0.002;
+#   `toy_models.empirical_finite_temperature_rlct`), plus 0.002;
 # - SGLD step size and minibatch noise: the calibration aims at 2 % of λ̂ and the run reports its
 #   own prediction (checked < 5 % below); bounded by 5 % of λ(t).
 STEP_SIZE_BIAS = 0.05
-
-
-def empirical_lambda_t(model, data, nbeta: float) -> float:
-    """Exact t E_t[L_n(w) − L_n(0)] for a normal crossing and its data set, by the registry's
-    quadrature with K replaced by L_n − L_n(0) = f² S_xx / 2n − f S_xy / n, f = Π w_j^k_j."""
-    import dataclasses
-
-    import jax.numpy as jnp
-
-    x, y = np.asarray(data.inputs, np.float64)[:, 0], np.asarray(data.targets, np.float64)[:, 0]
-    n, sxx, sxy = x.size, float(x @ x), float(x @ y)
-    powers = jnp.asarray(model.params["powers"])
-
-    def empirical(w):
-        f = jnp.prod(w**powers)
-        return 0.5 * f**2 * sxx / n - f * sxy / n
-
-    return toy_models.finite_temperature_rlct(dataclasses.replace(model, population_loss=empirical), nbeta)
 
 
 def llc_error_in_tolerance(result: EstimateResult, exact: float, finite_n_bound: float) -> tuple[float, float]:
@@ -192,7 +174,7 @@ def test_the_finite_n_term_vanishes_as_the_data_grow():
     # The empirical λ_n(t) tends to λ(t) as n grows at fixed t (here with exact sufficient statistics).
     model = toy_models.get("normal_crossing", **STAT_MODEL)
     exact = toy_models.finite_temperature_rlct(model, 100.0)
-    gaps = [abs(empirical_lambda_t(model, model.sample_data(jax.random.key(0), n), 100.0) - exact)
+    gaps = [abs(toy_models.empirical_finite_temperature_rlct(model, model.sample_data(jax.random.key(0), n), 100.0) - exact)
             for n in (1_000, 1_000_000)]
     assert gaps[1] < 0.01 < gaps[0] or gaps[1] < 0.2 * gaps[0], gaps
 
@@ -206,7 +188,7 @@ def test_llc_matches_the_exact_finite_temperature_value_and_a_planted_bug_fails(
     assert result.diagnostics["predicted_step_size_bias"] < STEP_SIZE_BIAS
     assert result.diagnostics["exact_at_nbeta"] == pytest.approx(exact_lambda_t)
     data = model.sample_data(jax.random.split(key)[0], STAT_RUN["n"])  # the data `estimate` drew
-    finite_n_bound = abs(empirical_lambda_t(model, data, STAT_RUN["nbeta"]) - exact_lambda_t) + 0.002
+    finite_n_bound = abs(toy_models.empirical_finite_temperature_rlct(model, data, STAT_RUN["nbeta"]) - exact_lambda_t) + 0.002
     assert finite_n_bound < 0.1 * exact_lambda_t  # the bound is a small part of the tolerance
     error, tolerance = llc_error_in_tolerance(result, exact_lambda_t, finite_n_bound)
     assert error < tolerance, (result.estimate, result.std_error, exact_lambda_t)

@@ -1,5 +1,6 @@
 """Exact finite-temperature λ(t) by quadrature, against closed forms and 1-D reductions."""
 
+import jax
 import numpy as np
 import pytest
 from scipy import integrate
@@ -53,3 +54,9 @@ def test_density_is_normalised_and_refuses_what_it_cannot_do():
         toy_models.tempered_density_grid(toy_models.get("regular", d=1), 10.0, use_prior=False)
     with pytest.raises(ValueError, match="truncates the density"):
         toy_models.tempered_density_grid(toy_models.get("regular", d=1), 1.0, half_width=1.0)
+
+
+def test_empirical_finite_temperature_rlct_is_only_for_normal_crossings():
+    model = toy_models.get("regular", d=1)
+    with pytest.raises(ValueError, match="normal_crossing models only"):
+        toy_models.empirical_finite_temperature_rlct(model, model.sample_data(jax.random.key(0), 10), 10.0)

@@ -16,7 +16,12 @@ from toy_models._model import (
     num_data,
     parameter_count,
 )
-from toy_models._quadrature import GridDensity, finite_temperature_rlct, tempered_density_grid
+from toy_models._quadrature import (
+    GridDensity,
+    empirical_finite_temperature_rlct,
+    finite_temperature_rlct,
+    tempered_density_grid,
+)
 from toy_models._registry import UnknownModelError, catalogue, get, names, parameters, parse_assignments
 from toy_models._rlct import (
     LearningCoefficient,
@@ -43,6 +48,7 @@ __all__ = [
     "catalogue",
     "combine_parameters",
     "deep_linear_rlct",
+    "empirical_finite_temperature_rlct",
     "finite_temperature_rlct",
     "from_loss",
     "get",

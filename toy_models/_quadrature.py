@@ -17,6 +17,7 @@ Grids are tensor products of w_j = w*_j + c sinh(u_j) with u_j uniform, fine nea
 far away, integrated with the trapezoid rule in u (the Jacobian c cosh(u) is included).
 """
 
+import dataclasses
 from typing import NamedTuple
 
 import jax
@@ -115,3 +116,24 @@ def finite_temperature_rlct(model: ToyModel, nbeta: float, **grid_options) -> fl
         unravel = _ravel_float64(model.w_star)[1]
         population = np.asarray(jax.vmap(lambda w: model.population_loss(unravel(w)))(jnp.asarray(mesh)))
     return float(nbeta * np.sum(density.weights.ravel() * population))
+
+
+def empirical_finite_temperature_rlct(model: ToyModel, data, nbeta: float, **grid_options) -> float:
+    """λ_n(t) = t E_t[L_n(w) − L_n(w*)] for a normal crossing and its own data set (d <= 2).
+
+    The same quadrature as `finite_temperature_rlct` with K replaced by the exact empirical loss
+    gap L_n(w) − L_n(0) = f² S_xx / 2n − f S_xy / n, f = Π_j w_j^k_j (sufficient statistics
+    S_xx = Σ x², S_xy = Σ x y), so a sampler's error can be told apart from the data-set
+    fluctuation λ_n(t) − λ(t).
+    """
+    if model.name != "normal_crossing":
+        raise ValueError(f"the empirical λ_n(t) is implemented for normal_crossing models only, got {model.name!r}")
+    x, y = np.asarray(data.inputs, np.float64)[:, 0], np.asarray(data.targets, np.float64)[:, 0]
+    n, sxx, sxy = x.size, float(x @ x), float(x @ y)
+    powers = jnp.asarray(model.params["powers"])
+
+    def empirical_gap(w):
+        f = jnp.prod(w**powers)
+        return 0.5 * f**2 * sxx / n - f * sxy / n
+
+    return finite_temperature_rlct(dataclasses.replace(model, population_loss=empirical_gap), nbeta, **grid_options)
