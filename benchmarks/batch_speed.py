@@ -7,8 +7,9 @@ The sweep: 10 small registry models (d <= 4: regular, normal crossings, reduced-
 a deep linear network, a one-unit tanh network) × seeds 0, 1, ..., each an llc job with n = 1000,
 2 chains × 50 draws, minibatch 100, the step size calibrated as `slt.estimate` does by default
 (pilot_steps = 50) and no quadrature (`exact = false`). Jobs of one model differ only in the seed,
-so they share shapes; the sampler's scans still compile per job (see `slt._batch`,
-"Compilation"), which is most of a tiny job's time.
+so they share every compiled executable (see `slt._batch`, "Compilation"): a model's first job
+pays the compilation, the others run in milliseconds. The persistent compilation cache is not
+used here (the sweep runs `run_batch` in process), so every run starts cold.
 
 Printed: wall time, jobs per minute over the whole sweep (start-up excluded: the timer starts at
 `run_batch`), the first job's time and the median of the rest, and the machine's load average

@@ -6,6 +6,7 @@
     estimators.llc(trace.loss, trace.loss_at_center, posterior.nbeta)
 """
 
+from slt._compilation_cache import enable_compilation_cache
 from slt._diagnostics import Diagnostics, diagnose
 from slt._estimate import EstimateResult, estimate
 from slt._driver import (
@@ -56,6 +57,7 @@ __all__ = [
     "WindowAdaptationResult",
     "default_record",
     "diagnose",
+    "enable_compilation_cache",
     "estimate",
     "from_datatree",
     "hmc",

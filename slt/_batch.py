@@ -81,13 +81,15 @@ bit for bit on the same GPU model, driver and JAX version; the numbers still dif
 
 Compilation
 -----------
-The local executor runs jobs in one process, so every jitted function that does not close over
-a job's data is compiled once (the first job compiles about 45 functions, later ones about 6).
-The sampler's own scans are compiled again for every job, even for jobs differing only by the
-seed: `slt.estimate` builds a fresh posterior and kernel per call, which close over that job's
-data and its calibrated step size, and the driver's jit cache is keyed by the kernel function.
-On a 2-core CPU that is about 4 s per small job. JAX's persistent compilation cache does not
-help either (the data and ε are constants in the compiled program).
+The local executor runs jobs in one process, and the samplers are compiled with the data, nβ,
+w* and step size as traced arguments (`slt._driver`), while `toy_models.get` returns one object
+per (family, parameters). So jobs of one model that differ in seed, nβ, step size or any other
+float setting share every executable: the first job of a model compiles (about 5 s for a small
+model on a 2-core CPU), the rest run at once (measured by `benchmarks/batch_speed.py`: 5.3 s for a
+model's first tiny job, 15 ms for each later one). A new model, data size, chain count, draw
+count or batch size compiles again. The `slt` command also turns on JAX's persistent
+compilation cache (`slt.enable_compilation_cache`), so a rerun or a resumed batch loads the
+executables from disk.
 
 Limitations
 -----------

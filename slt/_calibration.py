@@ -23,6 +23,7 @@ posterior the pilot reached; the main run reports its own acceptance (`Diagnosti
 the number to trust. The grid has ratio 2, so the chosen ε is within a factor 2 of the target.
 """
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -59,18 +60,21 @@ class StepSizeCalibration(NamedTuple):
         }
 
 
+@partial(jax.jit, static_argnames=("batch_size", "num_steps"))
 def _pilot_acceptance(
     posterior: TemperedPosterior,
-    batch_size: int | None,
     step_sizes: Float[Array, " k"],
     positions: Params,
     key: PRNGKeyArray,
+    *,
+    batch_size: int | None,
     num_steps: int,
 ) -> Float[Array, "k chains"]:
     """Mean MALA acceptance over the second half of `num_steps` SGLD steps, per (ε, chain).
 
     `positions` has a leading chain axis. A chain whose proposal is non-finite stays where it
-    was and counts acceptance 0 for that step (a too-large ε diverges; it must not win).
+    was and counts acceptance 0 for that step (a too-large ε diverges; it must not win). The
+    posterior is a traced argument: one executable per model, batch size and shapes.
     """
     num_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
 
@@ -91,8 +95,7 @@ def _pilot_acceptance(
 
     chain_keys = jax.random.split(key, num_chains)
     over_chains = jax.vmap(one_chain, in_axes=(None, 0, 0))
-    over_step_sizes = jax.vmap(over_chains, in_axes=(0, None, None))
-    return jax.jit(over_step_sizes)(step_sizes, positions, chain_keys)
+    return jax.vmap(over_chains, in_axes=(0, None, None))(step_sizes, positions, chain_keys)
 
 
 def calibrate_step_size(
@@ -127,7 +130,8 @@ def calibrate_step_size(
     exponents = np.arange(num_candidates) - 11
     candidates = base * 2.0 ** exponents
     acceptance = np.asarray(
-        _pilot_acceptance(posterior, batch_size, jnp.asarray(candidates), positions, key, num_steps)
+        _pilot_acceptance(posterior, jnp.asarray(candidates, jnp.float32), positions, key, batch_size=batch_size,
+                          num_steps=num_steps)
     ).mean(axis=1)
     # Acceptance falls with ε up to pilot noise: take the last candidate before the first failure.
     failing = np.flatnonzero(~(acceptance >= target_acceptance))
@@ -152,21 +156,22 @@ def _squared_gradient_and_gap(posterior: TemperedPosterior, batch_size: int | No
     return squared, posterior.nbeta * (loss - posterior.loss_fn(posterior.center, batch))
 
 
+@partial(jax.jit, static_argnames=("batch_size",))
+def _gradient_statistics_at(posterior, positions, keys, *, batch_size):
+    squared, gap = jax.vmap(lambda w, k: _squared_gradient_and_gap(posterior, batch_size, w, k))(positions, keys)
+    return jnp.mean(squared), jnp.mean(gap)
+
+
 def gradient_statistics_at(posterior: TemperedPosterior, positions: Params, key: PRNGKeyArray, *,
                            batch_size: int | None) -> GradientStatistics:
     """`GradientStatistics` over `positions` (leaves with one leading axis of points), a fresh batch each."""
     num_points = jax.tree_util.tree_leaves(positions)[0].shape[0]
-    keys = jax.random.split(key, num_points)
-    squared, gap = jax.jit(jax.vmap(lambda w, k: _squared_gradient_and_gap(posterior, batch_size, w, k)))(positions, keys)
-    return GradientStatistics(float(jnp.mean(squared)), float(jnp.mean(gap)))
+    squared, gap = _gradient_statistics_at(posterior, positions, jax.random.split(key, num_points), batch_size=batch_size)
+    return GradientStatistics(float(squared), float(gap))
 
 
-def pilot_gradient_statistics(posterior: TemperedPosterior, positions: Params, key: PRNGKeyArray, *,
-                              batch_size: int | None, step_size: float, num_steps: int) -> GradientStatistics:
-    """`GradientStatistics` over the second half of an SGLD pilot at `step_size` from `positions`
-    (leading chain axis)."""
-    num_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
-
+@partial(jax.jit, static_argnames=("batch_size", "num_steps"))
+def _pilot_gradient_statistics(posterior, positions, keys, step_size, *, batch_size, num_steps):
     def one_chain(position, chain_key):
         def body(position, step_index):
             key_batch, key_noise = jax.random.split(jax.random.fold_in(chain_key, step_index))
@@ -179,8 +184,18 @@ def pilot_gradient_statistics(posterior: TemperedPosterior, positions: Params, k
         _, (squared, gap) = jax.lax.scan(body, position, jnp.arange(num_steps, dtype=jnp.int32))
         return squared[num_steps // 2:].mean(), gap[num_steps // 2:].mean()
 
-    squared, gap = jax.jit(jax.vmap(one_chain))(positions, jax.random.split(key, num_chains))
-    return GradientStatistics(float(jnp.mean(squared)), float(jnp.mean(gap)))
+    squared, gap = jax.vmap(one_chain)(positions, keys)
+    return jnp.mean(squared), jnp.mean(gap)
+
+
+def pilot_gradient_statistics(posterior: TemperedPosterior, positions: Params, key: PRNGKeyArray, *,
+                              batch_size: int | None, step_size: float, num_steps: int) -> GradientStatistics:
+    """`GradientStatistics` over the second half of an SGLD pilot at `step_size` from `positions`
+    (leading chain axis)."""
+    num_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
+    squared, gap = _pilot_gradient_statistics(posterior, positions, jax.random.split(key, num_chains),
+                                              jnp.float32(step_size), batch_size=batch_size, num_steps=num_steps)
+    return GradientStatistics(float(squared), float(gap))
 
 
 def step_size_bias(step_size: float, statistics: GradientStatistics, floor: float = 0.05) -> float:

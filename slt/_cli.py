@@ -4,6 +4,7 @@ import argparse
 import os
 import sys
 
+from slt._compilation_cache import enable_compilation_cache
 from slt import _command_batch, _command_demo, _command_dynamics, _command_estimate, _command_experiment, _command_models
 
 _COMMANDS = (_command_models, _command_demo, _command_dynamics, _command_estimate, _command_batch, _command_experiment)
@@ -20,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run `slt`; bad input prints `slt COMMAND: error: ...` and exits 2 (SLT_DEBUG=1 re-raises)."""
     args = build_parser().parse_args(argv)
+    enable_compilation_cache()
     try:
         return args.run(args) or 0
     except ValueError as error:

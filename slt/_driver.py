@@ -23,12 +23,18 @@ Structure of a run (`num_steps` = S steps in all, burn-in B, thinning t, D = (S 
   first bad step per chain; after each chunk the driver raises `NonFiniteError` naming the
   chain and the step of the first occurrence.
 
-Compilation: one executable per phase (burn-in, sampling) and chunk length. Repeated calls
-with the same kernel object (`algorithm.step`), record hook, shapes and chunk length reuse the
-cache: nothing is traced per step, per chunk or per chain. A new kernel object (e.g. calling
-`sgld(...)` again) or a new `lambda` as `record` compiles afresh.
+Compilation: one executable per phase (burn-in, sampling) and chunk length. Nothing is traced
+per step, per chunk or per chain. A `Sampler` from `make_sampler` for a kernel in
+`TRACED_OPERAND_SAMPLERS` (SGLD and the stochastic-gradient kernels) is compiled with its
+posterior (data, nβ, w*, γ) and its float hyperparameters (ε, ...) as traced arguments: any
+later run with the same loss function, prior, static settings (batch size, ...), shapes and
+chunk length reuses the executable, whatever the data, temperature or step size. Other
+kernels are closures: repeated calls with the same kernel object (`algorithm.step`) reuse the
+cache, a new kernel object (e.g. calling `sgld(...)` directly again) compiles afresh. A new
+`lambda` as `record` always compiles afresh.
 """
 
+from dataclasses import dataclass
 from functools import partial
 import inspect
 from math import ceil
@@ -66,6 +72,52 @@ class Sampler(NamedTuple):
     hyperparameters: Mapping[str, Any]
     nbeta: float
     num_data: int
+    traced: "TracedKernel | None" = None
+    operands: Any = None  # (posterior, float hyperparameters): the traced arguments of `traced`
+
+
+@dataclass(frozen=True)
+class TracedKernel:
+    """A kernel rebuilt inside the compiled function from traced operands.
+
+    Hashable and equal for equal (constructor, static hyperparameters), so `jax.jit` reuses
+    one executable across posteriors and float hyperparameters of the same shapes.
+    """
+
+    constructor: Callable[..., SamplingAlgorithm]
+    static: tuple[tuple[str, Any], ...]
+    traced_names: tuple[str, ...]
+
+    def build(self, operands) -> SamplingAlgorithm:
+        posterior, values = operands
+        return self.constructor(posterior, **dict(self.static), **dict(zip(self.traced_names, values)))
+
+    def init(self, operands, position):
+        return self.build(operands).init(position)
+
+    def step(self, operands, key, state):
+        return self.build(operands).step(key, state)
+
+
+@dataclass(frozen=True, eq=False)
+class _ClosureKernel:
+    """A closure kernel in the `TracedKernel` calling shape (no operands); equal when its
+    `step` and `init` are the same objects."""
+
+    init_fn: Callable
+    step_fn: Callable
+
+    def __eq__(self, other):
+        return isinstance(other, _ClosureKernel) and other.init_fn is self.init_fn and other.step_fn is self.step_fn
+
+    def __hash__(self):
+        return hash((id(self.init_fn), id(self.step_fn)))
+
+    def init(self, operands, position):
+        return self.init_fn(position)
+
+    def step(self, operands, key, state):
+        return self.step_fn(key, state)
 
 
 class UnknownSamplerError(ValueError):
@@ -81,7 +133,12 @@ SAMPLERS: dict[str, Callable[..., SamplingAlgorithm]] = {
     "hmc": hmc,
     "nuts": nuts,
 }
+_BUILTIN_SAMPLERS = dict(SAMPLERS)
 """Sampler name -> constructor `constructor(posterior, **hyperparameters) -> SamplingAlgorithm`."""
+
+TRACED_OPERAND_SAMPLERS = {"sgld", "rmsprop_sgld", "sghmc", "sgnht"}
+"""Kernels compiled with the posterior and float hyperparameters as traced arguments (their
+constructors accept tracers for those and are checked concretely by `make_sampler` first)."""
 
 
 def register_sampler(name: str, constructor: Callable[..., SamplingAlgorithm], *, replace: bool = False) -> None:
@@ -122,7 +179,19 @@ def make_sampler(name: str, posterior: TemperedPosterior, **hyperparameters) -> 
     bound.apply_defaults()
     recorded = dict(list(bound.arguments.items())[1:])
     algorithm = constructor(posterior, **hyperparameters)
-    return Sampler(algorithm.init, algorithm.step, name, recorded, float(posterior.nbeta), int(posterior.num_data))
+    traced = operands = None
+    if name in TRACED_OPERAND_SAMPLERS and constructor is _BUILTIN_SAMPLERS.get(name):
+        traced_names = tuple(k for k, v in recorded.items() if isinstance(v, float))
+        static = tuple((k, v) for k, v in recorded.items() if k not in traced_names)
+        try:
+            hash(static)
+        except TypeError:  # an unhashable setting: keep the closure
+            pass
+        else:
+            traced = TracedKernel(constructor, static, traced_names)
+            operands = (posterior, tuple(recorded[k] for k in traced_names))
+    return Sampler(algorithm.init, algorithm.step, name, recorded, float(posterior.nbeta), int(posterior.num_data),
+                   traced, operands)
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,11 +307,11 @@ def _over_chains(function: Callable, mesh: Mesh | None, num_chain_arguments: int
     return sharded
 
 
-@partial(jax.jit, static_argnames=("init_fn", "per_chain", "num_chains", "mesh"))
-def _initialise(positions, *, init_fn, per_chain, num_chains, mesh):
+@partial(jax.jit, static_argnames=("kernel", "per_chain", "num_chains", "mesh"))
+def _initialise(positions, operands, *, kernel, per_chain, num_chains, mesh):
     if not per_chain:
         positions = jax.tree_util.tree_map(lambda leaf: jnp.broadcast_to(leaf, (num_chains, *jnp.shape(leaf))), positions)
-    return _over_chains(init_fn, mesh, 1)(positions)
+    return _over_chains(lambda position, operands: kernel.init(operands, position), mesh, 1)(positions, operands)
 
 
 def _run_one_chain(state, first_nonfinite, chain_key, start_step, *, step_fn, record_fn, num_blocks,
@@ -300,15 +369,17 @@ def _run_one_chain(state, first_nonfinite, chain_key, start_step, *, step_fn, re
 
 @partial(
     jax.jit,
-    static_argnames=("step_fn", "record_fn", "num_blocks", "block_length", "recording", "record_positions", "mesh"),
+    static_argnames=("kernel", "record_fn", "num_blocks", "block_length", "recording", "record_positions", "mesh"),
 )
-def _run_phase(states, first_nonfinite, chain_keys, start_step, *, step_fn, record_fn, num_blocks, block_length,
-               recording, record_positions, mesh):
-    one_chain = partial(
-        _run_one_chain, step_fn=step_fn, record_fn=record_fn, num_blocks=num_blocks,
-        block_length=block_length, recording=recording, record_positions=record_positions,
-    )
-    return _over_chains(one_chain, mesh, 3)(states, first_nonfinite, chain_keys, start_step)
+def _run_phase(states, first_nonfinite, chain_keys, start_step, operands, *, kernel, record_fn, num_blocks,
+               block_length, recording, record_positions, mesh):
+    def one_chain(state, first_nonfinite, chain_key, start_step, operands):
+        return _run_one_chain(
+            state, first_nonfinite, chain_key, start_step, step_fn=partial(kernel.step, operands), record_fn=record_fn,
+            num_blocks=num_blocks, block_length=block_length, recording=recording, record_positions=record_positions,
+        )
+
+    return _over_chains(one_chain, mesh, 3)(states, first_nonfinite, chain_keys, start_step, operands)
 
 
 def _chain_mesh() -> Mesh | None:
@@ -425,9 +496,14 @@ def sample(
         if initial_position_per_chain:
             positions = jax.device_put(positions, sharding)
 
-    states = _initialise(positions, init_fn=algorithm.init, per_chain=initial_position_per_chain,
+    if isinstance(algorithm, Sampler) and algorithm.traced is not None:
+        kernel, operands = algorithm.traced, algorithm.operands
+    else:
+        kernel, operands = _ClosureKernel(algorithm.init, algorithm.step), None
+    states = _initialise(positions, operands, kernel=kernel, per_chain=initial_position_per_chain,
                          num_chains=padded, mesh=mesh)
-    phase = partial(_run_phase, step_fn=algorithm.step, record_fn=record, record_positions=record_positions, mesh=mesh)
+    phase = partial(_run_phase, operands=operands, kernel=kernel, record_fn=record, record_positions=record_positions,
+                    mesh=mesh)
 
     draws = []
     step_index = 0

@@ -35,6 +35,8 @@ def all_finite(tree) -> Bool[Array, ""]:
 
 
 def check_step_size(step_size: float, name: str = "step_size") -> float:
+    if isinstance(step_size, jax.core.Tracer):  # checked concretely when the sampler was made
+        return step_size
     if not (isinstance(step_size, (int, float)) and step_size > 0 and step_size < float("inf")):
         raise ValueError(f"{name} must be a finite number > 0, got {step_size!r}")
     return float(step_size)

@@ -37,6 +37,8 @@ tree_map = jax.tree_util.tree_map
 
 def _check_unit_interval(value: float, name: str, *, closed_below: bool = False, closed_above: bool = False) -> float:
     """value in (0, 1), with the ends included on request; NaN, inf and non-numbers are refused."""
+    if isinstance(value, jax.core.Tracer):  # checked concretely when the sampler was made
+        return value
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok:
         ok = (value >= 0 if closed_below else value > 0) and (value <= 1 if closed_above else value < 1)
@@ -47,6 +49,8 @@ def _check_unit_interval(value: float, name: str, *, closed_below: bool = False,
 
 
 def _check_positive(value: float, name: str) -> float:
+    if isinstance(value, jax.core.Tracer):
+        return value
     if not (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)

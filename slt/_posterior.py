@@ -68,6 +68,11 @@ class TemperedPosterior:
 
     With a minibatch b of size B the potential uses L_b, the mean loss over the batch, so
     nβ L_b is an unbiased estimate of nβ L_n.
+
+    A posterior is a JAX pytree: `data`, `nbeta`, `center` and `localization` are its leaves,
+    and `loss_fn`, `prior` and whether γ is nonzero are static. Passed as an argument to a
+    jitted function it is traced, so one compiled sampler serves every data set, temperature
+    and centre of the same shapes (`slt._driver` relies on this to compile once per model).
     """
 
     loss_fn: Callable[[Params, PyTree], Float[Array, ""]] = field(repr=False)
@@ -77,13 +82,15 @@ class TemperedPosterior:
     localization: float = 0.0
     prior: Prior | None = None
     num_data: int = field(init=False)
+    localized: bool = field(init=False)
 
     def __post_init__(self):
         object.__setattr__(self, "num_data", num_data(self.data))
-        if not (self.nbeta > 0):
+        if not _is_traced(self.nbeta) and not (self.nbeta > 0):
             raise ValueError(f"nbeta must be > 0, got {self.nbeta}")
-        if not (self.localization >= 0):
+        if not _is_traced(self.localization) and not (self.localization >= 0):
             raise ValueError(f"localization must be >= 0, got {self.localization}")
+        object.__setattr__(self, "localized", _is_traced(self.localization) or bool(self.localization != 0))
         concrete = [leaf for leaf in jax.tree_util.tree_leaves(self.center) if not isinstance(leaf, jax.core.Tracer)]
         if not all(bool(jnp.all(jnp.isfinite(leaf))) for leaf in concrete):  # a traced centre is checked by the driver
             raise ValueError("center (w*) has non-finite entries")
@@ -121,7 +128,7 @@ class TemperedPosterior:
         """(U(w), L_b(w)) with U = nβ L_b(w) + (γ/2)||w − w*||² − log φ(w) = −log p(w) + const."""
         loss = self.loss_fn(w, batch)
         value = self.nbeta * loss
-        if self.localization:
+        if self.localized:
             value = value + 0.5 * self.localization * squared_distance(w, self.center)
         if self.prior is not None:
             value = value - self.prior.log_density(w)
@@ -131,3 +138,30 @@ class TemperedPosterior:
         """(∇ log p(w) estimated on `batch`, L_b(w)) in one pass."""
         (_, loss), grad = jax.value_and_grad(self.potential, has_aux=True)(w, batch)
         return jax.tree_util.tree_map(jnp.negative, grad), loss
+
+
+def _is_traced(value) -> bool:
+    return isinstance(value, jax.core.Tracer)
+
+
+def _flatten_posterior(posterior: TemperedPosterior):
+    children = (posterior.data, posterior.nbeta, posterior.center, posterior.localization)
+    return children, (posterior.loss_fn, posterior.prior, posterior.localized)
+
+
+def _unflatten_posterior(static, children) -> TemperedPosterior:
+    # Bypasses __init__: leaves may be tracers or placeholders (vmap, tree_map) that the checks
+    # would reject; they were checked when the concrete posterior was built.
+    loss_fn, prior, localized = static
+    posterior = object.__new__(TemperedPosterior)
+    for name, value in zip(("data", "nbeta", "center", "localization"), children):
+        object.__setattr__(posterior, name, value)
+    object.__setattr__(posterior, "loss_fn", loss_fn)
+    object.__setattr__(posterior, "prior", prior)
+    object.__setattr__(posterior, "localized", localized)
+    leaves = jax.tree_util.tree_leaves(posterior.data)
+    object.__setattr__(posterior, "num_data", int(leaves[0].shape[0]) if leaves and hasattr(leaves[0], "shape") else 0)
+    return posterior
+
+
+jax.tree_util.register_pytree_node(TemperedPosterior, _flatten_posterior, _unflatten_posterior)

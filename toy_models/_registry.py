@@ -1,5 +1,6 @@
 """The registry: families by name, their parameters, and the catalogue of reference instances."""
 
+import functools
 import inspect
 from typing import Callable, Iterable
 
@@ -54,7 +55,17 @@ def get(name: str, **params) -> ToyModel:
     missing = [k for k, default in accepted.items() if default is inspect.Parameter.empty and k not in params]
     if missing:
         raise ModelParameterError(f"{name}: missing required parameter {missing[0]!r}")
-    return family(**params)
+    try:
+        return _cached_instance(name, tuple(sorted(params.items())))
+    except TypeError:  # an unhashable value (a list): build it uncached
+        return family(**params)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_instance(name: str, params: tuple) -> ToyModel:
+    """One object per (family, parameters): models are immutable, and the samplers' compiled
+    code is keyed on the loss function's owner, so equal models share executables."""
+    return _family(name)(**dict(params))
 
 
 def parse_assignments(name: str, assignments: Iterable[str]) -> dict[str, object]:
@@ -116,5 +127,5 @@ _CATALOGUE: tuple[tuple[str, dict], ...] = (
 
 
 def catalogue() -> tuple[ToyModel, ...]:
-    """Every reference instance, built fresh (cheap: no data is sampled)."""
+    """Every reference instance (cheap: no data is sampled)."""
     return tuple(get(name, **params) for name, params in _CATALOGUE)
