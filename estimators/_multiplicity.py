@@ -20,6 +20,17 @@ practical t: for K = w1²w2²/2 with a N(0, 1) prior the exact value is
 E_t[tK] = 1/2 + z(1 − K₁(z)/K₀(z)), z = 1/(4t), ≈ 1/2 − 1/(log t + log 8 − γ_Euler).
 Fitting (*) to λ̂(t_k) at several t_k recovers λ and m; `second_order=True` adds the
 b/log² t term, which absorbs that constant shift (b ≈ (m−1)·c for 1/(log t + c)).
+
+Model averaging. Over a narrow range of t the candidate shapes (integer m, with or without b)
+fit noisy λ̂(t_k) about equally well and extrapolate to different λ, so choosing one and
+quoting its standard error understates the uncertainty. `averaged_rlct` weighs every candidate
+by its Akaike weight w_i ∝ exp(−(χ²_i + 2 p_i)/2) and its standard error adds the spread
+between candidates (Buckland, Burnham & Augustin 1997, Biometrics 53:603):
+
+    λ̄ = Σ w_i λ_i,    se(λ̄) = Σ w_i √(se_i² + (λ_i − λ̄)²).
+
+`benchmarks/rlct_fit_study.py` measures both on the exact λ(t) of the registry's d <= 2 models
+with simulated noise.
 """
 
 from typing import NamedTuple
@@ -42,6 +53,9 @@ class MultiplicityFit(NamedTuple):
     second_order_coefficient : b (0 when not fitted).
     integer_multiplicity : the integer m in 1..`max_multiplicity` with the smallest χ² when m is
         fixed, and `rlct_at_integer_multiplicity` (± `rlct_at_integer_std_error`) the λ fitted with it.
+    averaged_rlct, averaged_rlct_std_error : λ averaged over the candidate shapes (integer m, with
+        and without b) with Akaike weights, its error bar including the spread between candidates.
+    model_weights : (shape, weight, λ) per candidate, e.g. ("m=2+b", 0.31, 0.49).
     chi2, dof : goodness of fit of the continuous model.
     diagnostics : `reasons` when the fit is unreliable (too few temperatures, m < 1 by more
         than 3 standard errors, ill-determined fit).
@@ -59,6 +73,9 @@ class MultiplicityFit(NamedTuple):
     chi2: float
     dof: int
     diagnostics: Diagnostics
+    averaged_rlct: float = float("nan")
+    averaged_rlct_std_error: float = float("nan")
+    model_weights: tuple[tuple[str, float, float], ...] = ()
 
     @property
     def unreliable(self) -> bool:
@@ -68,7 +85,8 @@ class MultiplicityFit(NamedTuple):
         text = (format_estimate("λ", self.rlct, self.rlct_std_error, self.diagnostics)
                 + f", m = {self.multiplicity:.3g} ± {self.multiplicity_std_error:.2g}"
                 + f"; integer m = {self.integer_multiplicity}: λ = {self.rlct_at_integer_multiplicity:.6g}"
-                + f" ± {self.rlct_at_integer_std_error:.2g}")
+                + f" ± {self.rlct_at_integer_std_error:.2g}"
+                + f"; model-averaged λ = {self.averaged_rlct:.6g} ± {self.averaged_rlct_std_error:.2g}")
         return text
 
     def __str__(self) -> str:
@@ -124,6 +142,7 @@ def fit_rlct_multiplicity(
         if best is None or fixed.chi2 < best[1].chi2:
             best = (m, fixed)
     integer_m, integer_fit = best
+    averaged, averaged_se, weights = _model_average(inverse_log, means, std_errors, max_multiplicity)
 
     diagnostics = no_trace_diagnostics(num_chains=0, num_draws=nbetas.size)
     reasons = []
@@ -147,4 +166,30 @@ def fit_rlct_multiplicity(
         chi2=fit.chi2,
         dof=fit.dof,
         diagnostics=diagnostics,
+        averaged_rlct=averaged,
+        averaged_rlct_std_error=averaged_se,
+        model_weights=weights,
     )
+
+
+def _model_average(inverse_log, means, std_errors, max_multiplicity: int):
+    """Akaike-weighted λ over the shapes λ − (m−1)/log t [+ b/log² t], m = 1..max_multiplicity."""
+    candidates = []
+    for m in range(1, max_multiplicity + 1):
+        shifted = means + (m - 1) * inverse_log
+        for with_b in (False, True):
+            columns = [np.ones_like(inverse_log)] + ([inverse_log**2] if with_b else [])
+            if len(columns) >= inverse_log.size:
+                continue  # no residual degree of freedom: the shape cannot be weighed
+            fit = weighted_least_squares(np.stack(columns, axis=1), shifted, std_errors)
+            score = fit.chi2 + 2 * len(columns)
+            candidates.append((f"m={m}" + ("+b" if with_b else ""), score, fit.coefficients[0],
+                               float(np.sqrt(fit.covariance[0, 0]))))
+    scores = np.array([c[1] for c in candidates])
+    weights = np.exp(-(scores - scores.min()) / 2)
+    weights /= weights.sum()
+    values = np.array([c[2] for c in candidates])
+    errors = np.array([c[3] for c in candidates])
+    mean = float(np.sum(weights * values))
+    std_error = float(np.sum(weights * np.sqrt(errors**2 + (values - mean) ** 2)))
+    return mean, std_error, tuple((c[0], float(w), float(c[2])) for c, w in zip(candidates, weights))

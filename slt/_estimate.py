@@ -33,8 +33,10 @@ wbic
 rlct
     LLCs at several t_k (default 5 values geometrically from t_max/30 to t_max = min(3000, n/log n)),
     then `estimators.fit_rlct_multiplicity(second_order=True)`: λ̂(t) = λ − (m−1)/log t + b/log² t.
-    The estimate is λ at the integer m with the best fit (its standard error from that fit); the
-    continuous m̂ ± se is reported too.
+    The estimate is λ averaged over the shapes (integer m, with and without b) with Akaike
+    weights, and its standard error includes the spread between shapes (`model_weights` in the
+    diagnostics); λ at the best integer m and the continuous m̂ ± se are reported too. The
+    extrapolation amplifies the noise of each λ̂(t_k) several-fold: `benchmarks/rlct_fit_study.py`.
 ti
     The free energy F_n = −log ∫ φ(w) Π_i p(X_i|w) dw by thermodynamic integration
     (`estimators.free_energy_ti`): F_n = n L_n(w*) + ∫_0^1 E_β[n (L_n(w) − L_n(w*))] dβ over the
@@ -453,7 +455,11 @@ def _method_rlct(model, data, key, *, n, nbeta, localization, run_options, nbeta
         "num_draws": run_options["num_draws"],
         "thinning": run_options["thinning"],
     }
-    return fit.rlct_at_integer_multiplicity, fit.rlct_at_integer_std_error, float(nbetas.max()), diagnostics, nbetas
+    diagnostics["rlct_at_integer_multiplicity"] = fit.rlct_at_integer_multiplicity
+    diagnostics["rlct_at_integer_multiplicity_std_error"] = fit.rlct_at_integer_std_error
+    diagnostics["model_weights"] = [{"shape": shape, "weight": weight, "rlct": value}
+                                    for shape, weight, value in fit.model_weights]
+    return fit.averaged_rlct, fit.averaged_rlct_std_error, float(nbetas.max()), diagnostics, nbetas
 
 
 def _method_ti(model, data, key, *, n, nbeta, localization, run_options, num_temperatures=DEFAULT_TI_TEMPERATURES):

@@ -231,8 +231,14 @@ def test_rlct_reports_the_sweep_and_the_fitted_multiplicity():
     diagnostics = result.diagnostics
     assert len(diagnostics["nbetas"]) == 5 == len(diagnostics["per_temperature"]) == len(diagnostics["exact_per_temperature"])
     assert result.nbeta == pytest.approx(max(diagnostics["nbetas"]))
-    for key in ("multiplicity_estimate", "multiplicity_std_error", "integer_multiplicity", "rlct_continuous_m"):
+    for key in ("multiplicity_estimate", "multiplicity_std_error", "integer_multiplicity", "rlct_continuous_m",
+                "rlct_at_integer_multiplicity"):
         assert np.isfinite(diagnostics[key])
+    weights = np.array([item["weight"] for item in diagnostics["model_weights"]])
+    values = np.array([item["rlct"] for item in diagnostics["model_weights"]])
+    assert np.sum(weights) == pytest.approx(1.0) and result.estimate == pytest.approx(np.sum(weights * values))
+    # The model-averaged error bar counts the spread between shapes, so it is never below the chosen shape's.
+    assert result.std_error >= min(abs(v - result.estimate) for v in values)
     json.dumps(result.to_json(), allow_nan=False)
 
 

@@ -112,3 +112,44 @@ def test_bad_inputs_raise_and_a_too_short_sweep_is_unreliable():
         fit_rlct_multiplicity([10, 100, 1000], [0.1, np.nan, 0.3], [0.01] * 3)
     fit = fit_rlct_multiplicity([100, 1000], [0.3, 0.35], [0.01, 0.01])
     assert fit.unreliable and "UNRELIABLE" in str(fit)
+
+
+def _exact_curve(label_params, nbetas):
+    model = toy_models.get(*label_params[:1], **label_params[1])
+    return model, np.array([toy_models.finite_temperature_rlct(model, float(t)) for t in nbetas])
+
+
+def test_model_average_covers_lambda_at_the_stated_rate_where_one_chosen_shape_does_not():
+    """Exact λ(t) of the normal crossing w1²w2² (m = 2) and of w1²w2⁴ (m = 1, a t^(−1/4) approach)
+    at the default rlct temperatures (t = 100 … 3000), 2 % noise: 200 replications each. The
+    model-averaged interval must hold λ in >= 80 % of them (the spread between shapes is counted);
+    the chosen-integer-m interval, which leaves it out, holds it far less often. A planted bug
+    (the between-shape spread dropped from the error bar) falls under the bar."""
+    nbetas = np.geomspace(100, 3000, 5)
+    rng = np.random.default_rng(4)
+    for params in (("normal_crossing", {"powers": (1, 1)}), ("normal_crossing", {"powers": (1, 2)})):
+        model, exact = _exact_curve(params, nbetas)
+        truth = float(model.true_rlct)
+        averaged, chosen, spread_dropped = [], [], []
+        for _ in range(200):
+            errors = 0.02 * exact
+            fit = fit_rlct_multiplicity(nbetas, exact + errors * rng.standard_normal(exact.size), errors,
+                                        second_order=True)
+            averaged.append(abs(fit.averaged_rlct - truth) < 1.96 * fit.averaged_rlct_std_error)
+            chosen.append(abs(fit.rlct_at_integer_multiplicity - truth) < 1.96 * fit.rlct_at_integer_std_error)
+            weights = np.array([w for _, w, _ in fit.model_weights])
+            values = np.array([v for _, _, v in fit.model_weights])
+            assert abs(np.sum(weights) - 1) < 1e-12 and abs(np.sum(weights * values) - fit.averaged_rlct) < 1e-12
+            # The planted bug: the within-shape error alone (smallest candidate error bar).
+            spread_dropped.append(abs(fit.averaged_rlct - truth) < 1.96 * fit.rlct_at_integer_std_error)
+        assert np.mean(averaged) >= 0.8, (params, np.mean(averaged))
+        assert np.mean(chosen) < 0.7 and np.mean(spread_dropped) < 0.7, (params, np.mean(chosen), np.mean(spread_dropped))
+
+
+def test_model_average_concentrates_on_the_true_shape_without_noise_to_speak_of():
+    nbetas = np.geomspace(100, 3000, 5)
+    model, exact = _exact_curve(("normal_crossing", {"powers": (1, 1)}), nbetas)
+    fit = fit_rlct_multiplicity(nbetas, exact, np.full(exact.size, 1e-4), second_order=True)
+    best = max(fit.model_weights, key=lambda item: item[1])
+    assert best[0] == "m=2+b" and best[1] > 0.9
+    assert abs(fit.averaged_rlct - 0.5) < 0.01
