@@ -51,8 +51,12 @@ HEAD`` of the source tree, or null), ``versions`` (`slt.package_versions()`), ``
 from the job files after every run. ``OUT/spec.toml``: a copy of the spec. Every file is
 written atomically: a temporary ``.<name>.<random>.tmp`` in the same folder, flushed and
 fsync-ed, then `os.replace`; readers take only ``*.json`` names, so a half-written file is never
-read as a result, and a run deletes stale temporaries. Per-job netCDF traces are not written:
-`slt.estimate` does not return its traces.
+read as a result, and a run deletes stale temporaries. ``OUT/traces/<id>.<k>.nc``: the traces of
+job <id>'s SGLD runs (one for llc and wbic, one per temperature for rlct and ti; losses, per-step
+info and diagnostics, no positions), netCDF written atomically by `slt.save_trace` with the job's
+config, hash, seed, git revision and package versions, and listed in the job file's
+``trace_files``. They are written before the job file, so a job file means its traces are
+complete. ``save_traces=False`` (``slt batch --no-traces``) skips them.
 
 Determinism
 -----------
@@ -131,13 +135,14 @@ from tqdm.auto import tqdm
 
 import toy_models
 from slt import _estimate
-from slt._trace import package_versions
+from slt._trace import package_versions, save_trace
 
 RESULT_FORMAT = 1
 EXECUTORS = ("local", "ray")
 DEVICES = ("any", "cpu", "gpu")
 DEFAULT_RAY_CHUNK_SIZE = 4
 JOBS_FOLDER = "jobs"
+TRACES_FOLDER = "traces"
 TABLE_NAME = "results.csv"
 SPEC_COPY_NAME = "spec.toml"
 TABLE_COLUMNS = (
@@ -549,11 +554,13 @@ def check_device(device: str, where: str = "device") -> None:
                          f"run with JAX_PLATFORMS={device}")
 
 
-def run_job(config: Mapping[str, Any], git_revision: str | None = None) -> dict[str, Any]:
+def run_job(config: Mapping[str, Any], git_revision: str | None = None, keep_traces: bool = False) -> dict[str, Any]:
     """Run one resolved job config: `slt.estimate` with key `jax.random.key(seed)`; the result record.
 
     A ValueError or FloatingPointError from `slt.estimate` (refused input, repeated divergence)
-    gives a record with status "failed" and the message; anything else propagates.
+    gives a record with status "failed" and the message; anything else propagates. With
+    `keep_traces` the record also holds ``_traces``: (label, `slt.Trace`) per SGLD run, for
+    `run_batch` to write (not JSON; removed before the record is written).
     """
     start = time.perf_counter()
     check_device(config["device"])
@@ -565,13 +572,16 @@ def run_job(config: Mapping[str, Any], git_revision: str | None = None) -> dict[
     model = _build_model(config)
     record: dict[str, Any] = {"batch_format": RESULT_FORMAT}
     try:
-        result = _estimate.estimate(model, config["method"], key=jax.random.key(config["seed"]), **sampler)
+        result = _estimate.estimate(model, config["method"], key=jax.random.key(config["seed"]), keep_traces=keep_traces,
+                                    **sampler)
     except (ValueError, FloatingPointError) as error:
         record.update(status="failed", error=f"{type(error).__name__}: {error}",
                       model=getattr(model, "label", str(config["model"])))
     else:
         record.update(result.to_json())
         record.update(status="ok", error=None)
+        if keep_traces:
+            record["_traces"] = list(result.traces)
     digest = config_hash(config)
     record.update(
         id=digest[:16], config_hash=digest, config=_jsonable(dict(config)), seed=config["seed"],
@@ -753,14 +763,31 @@ def _lock(out_dir: Path):
 # Executors
 
 
-def _local_results(jobs: Sequence[Job], revision: str | None) -> Iterable[dict[str, Any]]:
+def _local_results(jobs: Sequence[Job], revision: str | None, keep_traces: bool) -> Iterable[dict[str, Any]]:
     for job in jobs:
-        yield run_job(job.config, revision)
+        yield run_job(job.config, revision, keep_traces)
 
 
-def _run_chunk(configs: list[Mapping[str, Any]], revision: str | None) -> list[dict[str, Any]]:
+def _run_chunk(configs: list[Mapping[str, Any]], revision: str | None, keep_traces: bool = False) -> list[dict[str, Any]]:
     """Ray task body: the same `run_job`, in order, in one worker (so its JAX caches are shared)."""
-    return [run_job(config, revision) for config in configs]
+    return [run_job(config, revision, keep_traces) for config in configs]
+
+
+def _write_traces(out_dir: Path, record: dict[str, Any]) -> None:
+    """Write the record's ``_traces`` as OUT/traces/<id>.<k>.nc (atomic each) and list them in
+    ``trace_files``; each trace's config holds the job's config, hash, seed and git revision."""
+    traces = record.pop("_traces", None)
+    if not traces:
+        return
+    names = []
+    for index, (label, trace) in enumerate(traces):
+        name = f"{record['id']}.{index}.nc"
+        provenance = {"job_id": record["id"], "config_hash": record["config_hash"], "config": record["config"],
+                      "seed": record["seed"], "git_revision": record["git_revision"], "run": label,
+                      "model": record.get("model"), "method": record.get("method")}
+        save_trace(trace._replace(config={**trace.config, **provenance}), out_dir / TRACES_FOLDER / name)
+        names.append(f"{TRACES_FOLDER}/{name}")
+    record["trace_files"] = names
 
 
 def _chunks(jobs: Sequence[Job], chunk_size: int) -> list[list[Job]]:
@@ -792,7 +819,7 @@ def _ray_starts_processes():
 
 
 def _ray_results(jobs: Sequence[Job], revision: str | None, *, address: str | None,
-                 chunk_size: int) -> Iterable[dict[str, Any]]:
+                 chunk_size: int, keep_traces: bool = False) -> Iterable[dict[str, Any]]:
     ray = _import_ray()
     started_here = not ray.is_initialized()
     if started_here:
@@ -810,7 +837,7 @@ def _ray_results(jobs: Sequence[Job], revision: str | None, *, address: str | No
         for chunk in _chunks(jobs, chunk_size):
             gpu = chunk[0].config["device"] == "gpu"
             reference = remote.options(num_cpus=1, num_gpus=1 if gpu else 0, max_retries=0).remote(
-                [job.config for job in chunk], revision)
+                [job.config for job in chunk], revision, keep_traces)
             pending[reference] = chunk
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
@@ -833,6 +860,7 @@ def run_batch(
     ray_chunk_size: int = DEFAULT_RAY_CHUNK_SIZE,
     progress: bool | None = None,
     spec_text: str | None = None,
+    save_traces: bool = True,
 ) -> BatchSummary:
     """Run the jobs (or the spec file `jobs` names) into `out_dir`; see the module docstring.
 
@@ -845,6 +873,7 @@ def run_batch(
     resume : skip jobs whose result file is complete and matches; rerun the rest.
     progress : a tqdm bar over jobs; None: only when stderr is a terminal.
     spec_text : the spec's text, copied to OUT/spec.toml (read from the path when `jobs` is one).
+    save_traces : write each job's SGLD traces to OUT/traces/<id>.<k>.nc (default True).
 
     Raises
     ------
@@ -869,8 +898,12 @@ def run_batch(
         for job in jobs:  # fail fast: before anything runs
             check_device(job.config["device"], f"{job.source}: device")
     (out_dir / JOBS_FOLDER).mkdir(parents=True, exist_ok=True)
+    if save_traces:
+        (out_dir / TRACES_FOLDER).mkdir(exist_ok=True)
     with _lock(out_dir):
         remove_stale_temporaries(out_dir / JOBS_FOLDER)
+        if (out_dir / TRACES_FOLDER).is_dir():
+            remove_stale_temporaries(out_dir / TRACES_FOLDER)
         remove_stale_temporaries(out_dir)
         if spec_text is not None:
             atomic_write_text(out_dir / SPEC_COPY_NAME, spec_text)
@@ -883,13 +916,15 @@ def run_batch(
         todo = [job for job in jobs if job.id not in done]
         revision = git_revision()
         if executor == "local":
-            results = _local_results(todo, revision)
+            results = _local_results(todo, revision, save_traces)
         else:
-            results = _ray_results(todo, revision, address=ray_address, chunk_size=ray_chunk_size)
+            results = _ray_results(todo, revision, address=ray_address, chunk_size=ray_chunk_size,
+                                   keep_traces=save_traces)
         show = sys.stderr.isatty() if progress is None else progress
         failed = sum(record["status"] == "failed" for record in done.values())
         with tqdm(total=len(jobs), initial=len(done), unit="job", disable=not show, desc="batch") as bar:
             for record in results:
+                _write_traces(out_dir, record)
                 atomic_write_text(out_dir / JOBS_FOLDER / f"{record['id']}.json",
                                   json.dumps(record, indent=1, allow_nan=False) + "\n")
                 failed += record["status"] == "failed"

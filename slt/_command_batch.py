@@ -28,6 +28,8 @@ def register(subparsers) -> None:
                         help=f"jobs per Ray task, same config but the seed (default {DEFAULT_RAY_CHUNK_SIZE})")
     parser.add_argument("--progress", action="store_true", default=None,
                         help="force the progress bar on (default: only when stderr is a terminal)")
+    parser.add_argument("--no-traces", action="store_true",
+                        help="do not write each job's SGLD traces to OUT/traces/<id>.<k>.nc")
     parser.add_argument("--dry-run", action="store_true", help="validate the spec and list the jobs; run nothing")
     parser.set_defaults(run=run)
 
@@ -46,7 +48,8 @@ def run(args) -> int:
     with open(args.spec, encoding="utf-8") as handle:
         spec_text = handle.read()
     summary = run_batch(jobs, args.out, executor=args.executor, resume=args.resume, ray_address=args.ray_address,
-                        ray_chunk_size=args.ray_chunk_size, progress=args.progress, spec_text=spec_text)
+                        ray_chunk_size=args.ray_chunk_size, progress=args.progress, spec_text=spec_text,
+                        save_traces=not args.no_traces)
     print(f"{summary.num_jobs} jobs: {summary.ran} run, {summary.skipped} already done, {summary.failed} failed; "
           f"table: {summary.table}")
     return 1 if summary.failed else 0

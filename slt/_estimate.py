@@ -121,6 +121,8 @@ class EstimateResult(NamedTuple):
     diagnostics : JSON-ready mapping (reliable, reasons, warnings, R-hat, ESS, MALA acceptance,
         step size, nβ, γ, exact_at_nbeta, ...).
     seconds : wall-clock time of the whole call (compilation included).
+    traces : with `estimate(..., keep_traces=True)`, every main SGLD run's `slt.Trace` (losses,
+        per-step info, diagnostics; no positions), labelled by its nβ; empty otherwise.
     """
 
     model: str
@@ -134,6 +136,7 @@ class EstimateResult(NamedTuple):
     nbeta: float
     diagnostics: Mapping[str, Any]
     seconds: float
+    traces: tuple = ()  # with keep_traces=True: (label, slt.Trace) per SGLD run, e.g. ("nbeta=1000", trace)
 
     @property
     def unreliable(self) -> bool:
@@ -248,7 +251,7 @@ class _Run(NamedTuple):
 
 def _sgld_run(posterior, initial_positions, key, *, batch_size, num_chains, num_draws, thinning,
               step_size, target_acceptance, pilot_steps, bias_tolerance, keep_positions=False,
-              bias_floor=0.05) -> _Run:
+              bias_floor=0.05, trace_sink=None) -> _Run:
     """Calibrate ε (unless given), then one `slt.sample` run; a divergent run is retried with ε/4.
 
     Calibration: ε_MALA = the largest grid ε with pilot MALA acceptance >= `target_acceptance`
@@ -291,6 +294,8 @@ def _sgld_run(posterior, initial_positions, key, *, batch_size, num_chains, num_
         chosen = np.linspace(0, num_recorded - 1, min(num_recorded, 512)).astype(int)
         flat = jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf.reshape(num_recorded, *leaf.shape[2:])[chosen]), draws)
         checked = gradient_statistics_at(posterior, flat, key_check, batch_size=batch_size)
+        if trace_sink is not None:
+            trace_sink.append((f"nbeta={float(posterior.nbeta):.6g}", trace._replace(positions=None)))
         if not keep_positions:
             trace = trace._replace(positions=None)
         return _Run(trace, None if calibration is None else calibration_record, float(step_size), num_steps,
@@ -620,6 +625,7 @@ def estimate(
     bias_tolerance: float = DEFAULT_BIAS_TOLERANCE,
     pilot_steps: int = 400,
     exact: bool = True,
+    keep_traces: bool = False,
 ) -> EstimateResult:
     """Estimate the learning coefficient of a registry model (see the module docstring for methods).
 
@@ -637,6 +643,8 @@ def estimate(
     batch_size : SGLD minibatch (default min(n, 1000); None: full batch).
     step_size : ε; None (default) calibrates it from pilot MALA acceptance >= `target_acceptance`.
     exact : for d <= 2 also compute the exact population-limit λ(nβ) by quadrature.
+    keep_traces : return every main SGLD run's trace in `EstimateResult.traces` (`slt.save_trace`
+        writes one to netCDF).
 
     Raises
     ------
@@ -676,7 +684,7 @@ def estimate(
     data = model.sample_data(key_data, n)
     run_options = dict(batch_size=batch_size, num_chains=num_chains, num_draws=num_draws, thinning=thinning,
                        step_size=step_size, target_acceptance=target_acceptance, pilot_steps=pilot_steps,
-                       bias_tolerance=bias_tolerance)
+                       bias_tolerance=bias_tolerance, trace_sink=[] if keep_traces else None)
     extra = {"nbetas": nbetas} if method == "rlct" else {}
     value, std_error, reported_nbeta, diagnostics, temperatures = _METHOD_FUNCTIONS[method](
         model, data, key_method, n=n, nbeta=nbeta, localization=localization, run_options=run_options, **extra)
@@ -714,4 +722,5 @@ def estimate(
         nbeta=float(reported_nbeta),
         diagnostics=diagnostics,
         seconds=time.perf_counter() - start_time,
+        traces=tuple(run_options["trace_sink"] or ()),
     )

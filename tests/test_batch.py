@@ -22,9 +22,12 @@ from pathlib import Path
 import jax
 import pytest
 
+import estimators
+
 from slt import _batch
 from slt._batch import SpecError, TIMING_COLUMNS, load_spec, parse_spec, read_result, run_batch
 from slt._cli import main
+from slt._trace import load_trace
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -282,6 +285,31 @@ def test_a_local_run_writes_job_files_and_the_table(tiny_run):
         assert set(row) == set(_batch.TABLE_COLUMNS)
         assert float(row["estimate"]) == json.loads((out / "jobs" / f"{row['id']}.json").read_text())["estimate"]
         assert row["reliable"] in ("true", "false") and float(row["seconds"]) > 0
+
+
+def test_each_job_writes_its_trace_as_netcdf_with_its_config(tiny_run):
+    """The trace file holds the run whose losses give the job's estimate (llc from the trace
+    equals the JSON's estimate), and the job's config, hash and seed."""
+    spec, out, _ = tiny_run
+    for job in load_spec(spec):
+        record = json.loads((out / "jobs" / f"{job.id}.json").read_text())
+        assert record["trace_files"] == [f"traces/{job.id}.0.nc"]
+        trace = load_trace(out / record["trace_files"][0])
+        assert trace.config["job_id"] == job.id and trace.config["config_hash"] == job.config_hash
+        assert trace.config["config"] == job.config and trace.config["seed"] == 0
+        assert trace.loss.shape == (3, 20) and trace.positions is None
+        recomputed = estimators.llc(trace.loss, trace.loss_at_center, record["nbeta"])
+        assert recomputed.mean == pytest.approx(record["estimate"], rel=1e-12)
+    assert not [p for p in (out / "traces").iterdir() if p.name.startswith(".")]
+
+
+def test_no_traces_on_request(tmp_path):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(TINY_SPEC)
+    run_batch(spec, tmp_path / "out", save_traces=False)
+    assert not (tmp_path / "out" / "traces").exists()
+    for path in _batch.result_files(tmp_path / "out"):
+        assert "trace_files" not in json.loads(path.read_text())
 
 
 def test_existing_results_are_refused_without_resume_and_skipped_with_it(tiny_run, tmp_path):
