@@ -15,6 +15,10 @@ Structure of a run (`num_steps` = S steps in all, burn-in B, thinning t, D = (S 
   `record(state, info)` at step s_j = B + (j + 1) t − 1, the last step of its thinning block,
   where `state` is the state *entering* step s_j and `info` is what that step returned, so
   `info.loss` (evaluated at the entering position) and `state.position` belong together.
+- Only recorded steps run the kernel's full `step`; burn-in and the t − 1 steps before each
+  recorded one run its `unrecorded_step` when it has one (SGLD: no MALA acceptance, no loss at
+  w*, so with thinning 10 the diagnostic costs a tenth of a gradient per step, not one). The
+  chain is the same either way.
 - The steps are a jitted `lax.scan` (blocks of t steps inside a scan over draws), `vmap`-ed
   over chains; with several local devices the chains are sharded over them with `shard_map`
   (one mesh axis, ``"chains"``), and `num_chains` is padded up to a multiple of the device count
@@ -74,6 +78,7 @@ class Sampler(NamedTuple):
     num_data: int
     traced: "TracedKernel | None" = None
     operands: Any = None  # (posterior, float hyperparameters): the traced arguments of `traced`
+    unrecorded_step: Callable[[PRNGKeyArray, Any], tuple[Any, Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,10 @@ class TracedKernel:
     def step(self, operands, key, state):
         return self.build(operands).step(key, state)
 
+    def unrecorded_step(self, operands, key, state):
+        algorithm = self.build(operands)
+        return (getattr(algorithm, "unrecorded_step", None) or algorithm.step)(key, state)
+
 
 @dataclass(frozen=True, eq=False)
 class _ClosureKernel:
@@ -106,18 +115,23 @@ class _ClosureKernel:
 
     init_fn: Callable
     step_fn: Callable
+    unrecorded_fn: Callable | None = None
 
     def __eq__(self, other):
-        return isinstance(other, _ClosureKernel) and other.init_fn is self.init_fn and other.step_fn is self.step_fn
+        return (isinstance(other, _ClosureKernel) and other.init_fn is self.init_fn and other.step_fn is self.step_fn
+                and other.unrecorded_fn is self.unrecorded_fn)
 
     def __hash__(self):
-        return hash((id(self.init_fn), id(self.step_fn)))
+        return hash((id(self.init_fn), id(self.step_fn), id(self.unrecorded_fn)))
 
     def init(self, operands, position):
         return self.init_fn(position)
 
     def step(self, operands, key, state):
         return self.step_fn(key, state)
+
+    def unrecorded_step(self, operands, key, state):
+        return (self.unrecorded_fn or self.step_fn)(key, state)
 
 
 class UnknownSamplerError(ValueError):
@@ -191,7 +205,7 @@ def make_sampler(name: str, posterior: TemperedPosterior, **hyperparameters) -> 
             traced = TracedKernel(constructor, static, traced_names)
             operands = (posterior, tuple(recorded[k] for k in traced_names))
     return Sampler(algorithm.init, algorithm.step, name, recorded, float(posterior.nbeta), int(posterior.num_data),
-                   traced, operands)
+                   traced, operands, getattr(algorithm, "unrecorded_step", None))
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,16 +328,17 @@ def _initialise(positions, operands, *, kernel, per_chain, num_chains, mesh):
     return _over_chains(lambda position, operands: kernel.init(operands, position), mesh, 1)(positions, operands)
 
 
-def _run_one_chain(state, first_nonfinite, chain_key, start_step, *, step_fn, record_fn, num_blocks,
+def _run_one_chain(state, first_nonfinite, chain_key, start_step, *, step_fn, unrecorded_fn, record_fn, num_blocks,
                    block_length, recording, record_positions):
     """`num_blocks` blocks of `block_length` steps of one chain from global step `start_step`.
 
     Returns the final state, the first non-finite step so far (−1 if none) and, when
-    `recording`, one record per block (the last step of the block).
+    `recording`, one record per block (the last step of the block). Every step but the recorded
+    ones runs `unrecorded_fn` (the kernel's step without record-only diagnostics).
     """
 
-    def advance(state, first_nonfinite, step_index):
-        new_state, info = step_fn(jax.random.fold_in(chain_key, step_index), state)
+    def advance(step, state, first_nonfinite, step_index):
+        new_state, info = step(jax.random.fold_in(chain_key, step_index), state)
         if not hasattr(info, "is_finite"):
             raise TypeError(f"the kernel's info {type(info).__name__} has no field 'is_finite' (see slt._kernel)")
         newly_bad = (first_nonfinite < 0) & ~jnp.asarray(info.is_finite, bool)
@@ -335,32 +350,27 @@ def _run_one_chain(state, first_nonfinite, chain_key, start_step, *, step_fn, re
             raise TypeError(f"record(state, info) must return a mapping name -> array, got {type(records).__name__}")
         return {"records": dict(records), "positions": state.position if record_positions else None}
 
-    if not recording:
-        def unrecorded_step(carry, step_index):
-            state, first_nonfinite, _ = advance(*carry, step_index)
+    def unrecorded_steps(state, first_nonfinite, steps):
+        def body(carry, step_index):
+            state, first_nonfinite, _ = advance(unrecorded_fn, *carry, step_index)
             return (state, first_nonfinite), None
 
+        (state, first_nonfinite), _ = jax.lax.scan(body, (state, first_nonfinite), steps)
+        return state, first_nonfinite
+
+    if not recording:
         steps = start_step + jnp.arange(num_blocks * block_length, dtype=jnp.int32)
-        (state, first_nonfinite), _ = jax.lax.scan(unrecorded_step, (state, first_nonfinite), steps)
+        state, first_nonfinite = unrecorded_steps(state, first_nonfinite, steps)
         return state, first_nonfinite, None
 
-    if block_length == 1:
-        def block(carry, step_index):
-            new_state, first_nonfinite, info = advance(*carry, step_index)
-            return (new_state, first_nonfinite), recorded(carry[0], info)
-    else:
-        template = jax.eval_shape(lambda s, k: recorded(s, step_fn(k, s)[1]), state, chain_key)
-        empty = jax.tree_util.tree_map(lambda shape: jnp.zeros(shape.shape, shape.dtype), template)
-
-        def block(carry, first_step_of_block):
-            def inner(inner_carry, step_index):
-                state, first_nonfinite, _ = inner_carry
-                new_state, first_nonfinite, info = advance(state, first_nonfinite, step_index)
-                return (new_state, first_nonfinite, recorded(state, info)), None
-
-            steps = first_step_of_block + jnp.arange(block_length, dtype=jnp.int32)
-            (state, first_nonfinite, last), _ = jax.lax.scan(inner, (*carry, empty), steps)
-            return (state, first_nonfinite), last
+    def block(carry, first_step_of_block):
+        state, first_nonfinite = carry
+        if block_length > 1:
+            steps = first_step_of_block + jnp.arange(block_length - 1, dtype=jnp.int32)
+            state, first_nonfinite = unrecorded_steps(state, first_nonfinite, steps)
+        new_state, first_nonfinite, info = advance(step_fn, state, first_nonfinite,
+                                                   first_step_of_block + block_length - 1)
+        return (new_state, first_nonfinite), recorded(state, info)
 
     block_starts = start_step + block_length * jnp.arange(num_blocks, dtype=jnp.int32)
     (state, first_nonfinite), records = jax.lax.scan(block, (state, first_nonfinite), block_starts)
@@ -375,7 +385,8 @@ def _run_phase(states, first_nonfinite, chain_keys, start_step, operands, *, ker
                block_length, recording, record_positions, mesh):
     def one_chain(state, first_nonfinite, chain_key, start_step, operands):
         return _run_one_chain(
-            state, first_nonfinite, chain_key, start_step, step_fn=partial(kernel.step, operands), record_fn=record_fn,
+            state, first_nonfinite, chain_key, start_step, step_fn=partial(kernel.step, operands),
+            unrecorded_fn=partial(kernel.unrecorded_step, operands), record_fn=record_fn,
             num_blocks=num_blocks, block_length=block_length, recording=recording, record_positions=record_positions,
         )
 
@@ -499,7 +510,10 @@ def sample(
     if isinstance(algorithm, Sampler) and algorithm.traced is not None:
         kernel, operands = algorithm.traced, algorithm.operands
     else:
-        kernel, operands = _ClosureKernel(algorithm.init, algorithm.step), None
+        unrecorded = getattr(algorithm, "unrecorded_step", None)
+        if isinstance(algorithm, Sampler):
+            unrecorded = algorithm.unrecorded_step
+        kernel, operands = _ClosureKernel(algorithm.init, algorithm.step, unrecorded), None
     states = _initialise(positions, operands, kernel=kernel, per_chain=initial_position_per_chain,
                          num_chains=padded, mesh=mesh)
     phase = partial(_run_phase, operands=operands, kernel=kernel, record_fn=record, record_positions=record_positions,

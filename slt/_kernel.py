@@ -26,8 +26,14 @@ from slt._posterior import Params, TemperedPosterior, langevin_step, squared_dis
 
 
 class SamplingAlgorithm(NamedTuple):
+    """`init(position) -> state`, `step(key, state) -> (state, info)`, and optionally
+    `unrecorded_step`: the same transition (the same next state for the same key and state)
+    without the diagnostics that only recorded steps need; its info must still carry
+    `is_finite`. The driver uses it for burn-in and for the steps inside a thinning block."""
+
     init: Callable[[Params], Any]
     step: Callable[[PRNGKeyArray, Any], tuple[Any, Any]]
+    unrecorded_step: Callable[[PRNGKeyArray, Any], tuple[Any, Any]] | None = None
 
 
 def all_finite(tree) -> Bool[Array, ""]:
@@ -104,7 +110,8 @@ def sgld(
     In devinterp's convention this is lr = 2ε. With `mala_diagnostic`, `info.mala_acceptance`
     is the Metropolis–Hastings acceptance probability the same proposal would have under MALA on
     the same batch (Furman & Lau 2024's step-size health check; about 0.9 is healthy); it costs
-    one more gradient per step. Without it, the field is NaN.
+    one more gradient per step, on recorded steps only (burn-in and the steps inside a thinning
+    block use `unrecorded_step`, which skips it and the loss at w*). Without it, the field is NaN.
     """
     step_size = check_step_size(step_size)
     batch_size = check_batch_size(batch_size, posterior.num_data)
@@ -112,6 +119,14 @@ def sgld(
 
     def init(position: Params) -> SGLDState:
         return SGLDState(position)
+
+    def unrecorded_step(key: PRNGKeyArray, state: SGLDState) -> tuple[SGLDState, SGLDInfo]:
+        key_batch, key_noise = jax.random.split(key)
+        batch = posterior.data if full_batch else posterior.sample_batch(key_batch, batch_size)
+        grad, loss = posterior.grad_log_density(state.position, batch)
+        proposal = langevin_step(state.position, grad, step_size, key_noise)
+        skipped = jnp.full((), jnp.nan, dtype=loss.dtype)  # loss at w* and acceptance: recorded steps only
+        return SGLDState(proposal), SGLDInfo(loss, skipped, jnp.isfinite(loss) & all_finite(grad), skipped)
 
     def step(key: PRNGKeyArray, state: SGLDState) -> tuple[SGLDState, SGLDInfo]:
         key_batch, key_noise = jax.random.split(key)
@@ -130,4 +145,4 @@ def sgld(
         )
         return SGLDState(proposal), info
 
-    return SamplingAlgorithm(init, step)
+    return SamplingAlgorithm(init, step, unrecorded_step)

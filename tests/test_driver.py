@@ -221,6 +221,51 @@ def test_sgld_executable_is_reused_across_data_temperature_centre_and_step_size(
                                rtol=1e-5)
 
 
+class CountingState(NamedTuple):
+    position: jax.Array
+    recorded_steps: jax.Array
+    unrecorded_steps: jax.Array
+
+
+class CountingInfo(NamedTuple):
+    loss: jax.Array
+    is_finite: jax.Array
+
+
+def test_only_recorded_steps_run_the_full_step_and_the_chain_is_unchanged():
+    """Burn-in and the steps inside a thinning block use `unrecorded_step`; the last step of each
+    block (the recorded one) uses `step`. For SGLD the two give the same chain: same draws as a
+    kernel that has no `unrecorded_step` (MALA acceptance computed on every step)."""
+    def counting(position):
+        return CountingState(position, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+
+    def full(key, state):
+        return state._replace(recorded_steps=state.recorded_steps + 1), CountingInfo(jnp.zeros(()), jnp.ones((), bool))
+
+    def light(key, state):
+        return state._replace(unrecorded_steps=state.unrecorded_steps + 1), CountingInfo(jnp.zeros(()), jnp.ones((), bool))
+
+    def record_counts(state, info):
+        return {"loss": info.loss, "recorded": state.recorded_steps, "unrecorded": state.unrecorded_steps}
+
+    trace = sample(SamplingAlgorithm(counting, full, light), jnp.zeros(1), jax.random.key(0), num_chains=2,
+                   num_steps=40, num_burnin=10, thinning=5, record=record_counts)
+    # Draw j is recorded at step 10 + 5(j + 1) − 1, entering it after j full and 10 + 4(j + 1) light steps.
+    draws = np.arange(6)
+    np.testing.assert_array_equal(trace.info["recorded"][0], draws)
+    np.testing.assert_array_equal(trace.info["unrecorded"][0], 10 + 4 * (draws + 1))
+
+    posterior = crossing_posterior()
+    algorithm = sgld(posterior, step_size=1e-3, batch_size=20)
+    every_step = SamplingAlgorithm(algorithm.init, algorithm.step)
+    run = dict(num_chains=2, num_steps=60, num_burnin=20, thinning=4, record_positions=True)
+    light_run = sample(algorithm, posterior.center, jax.random.key(3), **run)
+    full_run = sample(every_step, posterior.center, jax.random.key(3), **run)
+    np.testing.assert_array_equal(light_run.positions, full_run.positions)
+    np.testing.assert_array_equal(light_run.loss_at_center, full_run.loss_at_center)
+    np.testing.assert_array_equal(light_run.info["mala_acceptance"], full_run.info["mala_acceptance"])
+
+
 def test_nonfinite_step_is_named_with_chain_and_step():
     walk, _ = random_walk(scale=0.0, bad_step=17, bad_marker=2.0)
     starts = jnp.asarray([[0.0], [1.0], [2.0], [3.0]])
