@@ -29,7 +29,10 @@ w ← w + ε ∇log p + √(2ε) ξ):
   The 1M-parameter network uses ε = lr/2 through `slt.sample` (speed only: see Limitations).
 
 Timing: each tool's estimate call alone, median over `--repeats`. Workbench: the whole
-`slt.estimate` call (JIT compilation and step-size calibration included, no quadrature);
+`slt.estimate` call (JIT compilation and step-size calibration included, no quadrature). Repeat 0
+compiles; later repeats (new data, new seeds, same shapes) reuse the compiled samplers in this
+process, as a researcher's second estimate in a session does, so the median of 3 is a warm time
+and `ratio_per_repeat[0]` the cold one. The persistent compilation cache is not used here;
 devinterp: the whole `estimate_learning_coeff_with_summary` call (its DataLoader, its init
 loss), not the child's Python and torch import. Each repeat uses fresh seeds.
 

@@ -156,10 +156,16 @@ def calibrate_step_size(
 
 
 class GradientStatistics(NamedTuple):
-    """Means over pilot draws: E|ĝ_b(w)|² and the LLC-type statistic E[nβ (L_b(w) − L_b(w*))]."""
+    """Means over pilot draws: E|ĝ_b(w)|² and the LLC-type statistic E[nβ (L_b(w) − L_b(w*))].
+
+    `largest_share` is max_i |ĝ_i|² / Σ_i |ĝ_i|² over the points (NaN for a pilot): near 1/N for
+    a light-tailed gradient, large when a few points dominate E|ĝ|², as under a prior |w|^h with
+    h <= 1, whose E|∇log φ|² = ∫ h²/w² |w|^h dw is infinite."""
 
     mean_squared_gradient: float
     mean_scaled_loss_gap: float
+    largest_share: float = float("nan")
+    num_points: int = 0
 
 
 def _squared_gradient_and_gap(posterior: TemperedPosterior, batch_size: int | None, position: Params, key):
@@ -172,15 +178,16 @@ def _squared_gradient_and_gap(posterior: TemperedPosterior, batch_size: int | No
 @partial(jax.jit, static_argnames=("batch_size",))
 def _gradient_statistics_at(posterior, positions, keys, *, batch_size):
     squared, gap = jax.vmap(lambda w, k: _squared_gradient_and_gap(posterior, batch_size, w, k))(positions, keys)
-    return jnp.mean(squared), jnp.mean(gap)
+    return jnp.mean(squared), jnp.mean(gap), jnp.max(squared) / jnp.sum(squared)
 
 
 def gradient_statistics_at(posterior: TemperedPosterior, positions: Params, key: PRNGKeyArray, *,
                            batch_size: int | None) -> GradientStatistics:
     """`GradientStatistics` over `positions` (leaves with one leading axis of points), a fresh batch each."""
     num_points = jax.tree_util.tree_leaves(positions)[0].shape[0]
-    squared, gap = _gradient_statistics_at(posterior, positions, jax.random.split(key, num_points), batch_size=batch_size)
-    return GradientStatistics(float(squared), float(gap))
+    squared, gap, share = _gradient_statistics_at(posterior, positions, jax.random.split(key, num_points),
+                                                  batch_size=batch_size)
+    return GradientStatistics(float(squared), float(gap), float(share), int(num_points))
 
 
 @partial(jax.jit, static_argnames=("batch_size", "num_steps"))

@@ -316,3 +316,16 @@ def test_waic_singular_fluctuation_of_a_regular_model_is_half_the_dimension(monk
                         lambda **kwargs: real_posterior(**{**kwargs, "nbeta": 2 * kwargs["nbeta"]}))
     planted = estimate(model, "waic", key=key, n=n, num_chains=4, num_draws=800, exact=False)
     assert not fluctuation_within_tolerance(planted, d / 2), planted.diagnostics["singular_fluctuation"]
+
+
+def test_a_heavy_tailed_gradient_marks_the_result_unreliable():
+    """Prior |w1 w2| e^{−|w|²/2} on w1²w2²: E|∇log φ|² = ∫ 1/w² |w| dw is infinite, so the predicted
+    SGLD bias is meaningless (this run's λ̂ is far above the exact λ(t) = 0.858); a Gaussian-prior
+    regular model with the same settings is not flagged."""
+    heavy = estimate(toy_models.get("normal_crossing", powers=(1, 1), prior_powers=(1, 1)), "llc",
+                     key=jax.random.key(0), exact=False)
+    assert heavy.diagnostics["largest_gradient_share"] > 0.25
+    assert any("heavy-tailed gradient" in reason for reason in heavy.diagnostics["reasons"])
+    light = estimate(toy_models.get("regular", d=2), "llc", key=jax.random.key(0), exact=False)
+    assert light.diagnostics["largest_gradient_share"] < 0.05
+    assert not any("heavy-tailed" in reason for reason in light.diagnostics["reasons"])
