@@ -46,10 +46,11 @@ Results: benchmarks/results/devinterp_compare_<setting>.{csv,json} with the mach
 cores, load average before and after) and the versions of both environments.
 
 Settings (`full`): normal crossings n = 1000, full batch, 10 chains × 5000 draws; the
-10k-parameter rrr and DLN n = 10,000, batch 500, 4 chains × 2000 draws (devinterp needs about
-40 ms a step there: 10 × 5000 would take 40 minutes a repeat); the 1M-parameter DLN n = 1000,
-batch 100, 4 chains × 200 draws. `small` cuts draws (1000, 500, 40); `smoke` uses tiny models.
-On a quiet 2-core CPU `full` with 3 repeats takes over an hour, almost all of it devinterp.
+10k-parameter rrr and DLN n = 10,000, batch 500, 4 chains × 2000 draws (devinterp about 3 ms a
+step there on a quiet 2-core CPU; far more when the machine is shared); the 1M-parameter DLN
+n = 1000, batch 100, 4 chains × 200 draws. `small` cuts draws (1000, 500, 40); `smoke` uses tiny
+models. On a quiet 2-core CPU `full` with 3 repeats takes about 40 minutes, almost all of it
+devinterp on the normal crossings (about 6 minutes a run).
 
 Limitations
 -----------
@@ -135,8 +136,8 @@ def cases_for(setting: str) -> list[Case]:
             Case("dln", "dln", {"widths": (4, 3, 3, 4), "r": 1}, 200, 100, 2, 100, 6e-5, workbench_thinning=2),
             Case("dln1m", "dln", {"widths": (20,) * 4, "r": 2}, 200, 50, 2, 20, 2e-6, speed_only=True),
         ]
-    # The 10k-parameter cases run 4 chains × 2000 draws in `full`: devinterp takes about 40 ms a
-    # step there on a 2-core CPU, so 10 × 5000 would be 40 minutes per repeat.
+    # The 10k-parameter cases run 4 chains × 2000 draws in `full` to keep a repeat within minutes
+    # on a shared 2-core CPU, where devinterp's time per step there grows tenfold.
     draws_toy, draws_10k, chains_10k, draws_1m = {"full": (5000, 2000, 4, 200), "small": (1000, 500, 4, 40)}[setting]
     return [
         Case("nc11", "normal_crossing", {"powers": (1, 1)}, 1000, 1000, 10, draws_toy, 2e-4,
