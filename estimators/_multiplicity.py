@@ -134,15 +134,10 @@ def fit_rlct_multiplicity(
     rlct_se, multiplicity_se = np.sqrt(np.diag(fit.covariance)[:2])
     multiplicity = 1.0 + excess
 
-    best = None
-    for m in range(1, max_multiplicity + 1):
-        shifted = means + (m - 1) * inverse_log
-        fixed_columns = [np.ones_like(nbetas)] + ([inverse_log**2] if second_order else [])
-        fixed = weighted_least_squares(np.stack(fixed_columns, axis=1), shifted, std_errors)
-        if best is None or fixed.chi2 < best[1].chi2:
-            best = (m, fixed)
-    integer_m, integer_fit = best
-    averaged, averaged_se, weights = _model_average(inverse_log, means, std_errors, max_multiplicity)
+    fixed = _fixed_multiplicity_fits(inverse_log, means, std_errors, max_multiplicity)
+    integer_m = min(range(1, max_multiplicity + 1), key=lambda m: fixed[m, second_order].chi2)
+    integer_fit = fixed[integer_m, second_order]
+    averaged, averaged_se, weights = _model_average(fixed, inverse_log.size)
 
     diagnostics = no_trace_diagnostics(num_chains=0, num_draws=nbetas.size)
     reasons = []
@@ -172,19 +167,26 @@ def fit_rlct_multiplicity(
     )
 
 
-def _model_average(inverse_log, means, std_errors, max_multiplicity: int):
-    """Akaike-weighted λ over the shapes λ − (m−1)/log t [+ b/log² t], m = 1..max_multiplicity."""
-    candidates = []
+def _fixed_multiplicity_fits(inverse_log, means, std_errors, max_multiplicity: int) -> dict:
+    """{(m, with_b): fit of λ − (m−1)/log t [+ b/log² t] with m held fixed}, m = 1..max_multiplicity."""
+    fits = {}
     for m in range(1, max_multiplicity + 1):
         shifted = means + (m - 1) * inverse_log
         for with_b in (False, True):
             columns = [np.ones_like(inverse_log)] + ([inverse_log**2] if with_b else [])
-            if len(columns) >= inverse_log.size:
-                continue  # no residual degree of freedom: the shape cannot be weighed
-            fit = weighted_least_squares(np.stack(columns, axis=1), shifted, std_errors)
-            score = fit.chi2 + 2 * len(columns)
-            candidates.append((f"m={m}" + ("+b" if with_b else ""), score, fit.coefficients[0],
-                               float(np.sqrt(fit.covariance[0, 0]))))
+            if len(columns) <= inverse_log.size:
+                fits[m, with_b] = weighted_least_squares(np.stack(columns, axis=1), shifted, std_errors)
+    return fits
+
+
+def _model_average(fixed: dict, num_points: int):
+    """Akaike-weighted λ over the fixed-m shapes that leave a residual degree of freedom."""
+    candidates = []
+    for (m, with_b), fit in fixed.items():
+        num_coefficients = 1 + with_b
+        if num_coefficients < num_points:  # with no residual degree of freedom the shape cannot be weighed
+            candidates.append((f"m={m}" + ("+b" if with_b else ""), fit.chi2 + 2 * num_coefficients,
+                               fit.coefficients[0], float(np.sqrt(fit.covariance[0, 0]))))
     scores = np.array([c[1] for c in candidates])
     weights = np.exp(-(scores - scores.min()) / 2)
     weights /= weights.sum()

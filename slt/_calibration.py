@@ -66,22 +66,22 @@ class StepSizeCalibration(NamedTuple):
 @partial(jax.jit, static_argnames=("batch_size", "num_steps"))
 def _pilot_acceptance(
     posterior: TemperedPosterior,
-    step_sizes: Float[Array, " k"],
+    step_size: Float[Array, ""],
     positions: Params,
     key: PRNGKeyArray,
     *,
     batch_size: int | None,
     num_steps: int,
-) -> Float[Array, "k chains"]:
-    """Mean MALA acceptance over the second half of `num_steps` SGLD steps, per (ε, chain).
+) -> Float[Array, " chains"]:
+    """Mean MALA acceptance over the second half of `num_steps` SGLD steps at `step_size`, per chain.
 
     `positions` has a leading chain axis. A chain whose proposal is non-finite stays where it
     was and counts acceptance 0 for that step (a too-large ε diverges; it must not win). The
-    posterior is a traced argument: one executable per model, batch size and shapes.
+    posterior and ε are traced arguments: one executable per model, batch size and shapes.
     """
     num_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
 
-    def one_chain(step_size, position, chain_key):
+    def one_chain(position, chain_key):
         def body(position, step_index):
             key_batch, key_noise = jax.random.split(jax.random.fold_in(chain_key, step_index))
             batch = posterior.data if batch_size is None else posterior.sample_batch(key_batch, batch_size)
@@ -96,9 +96,7 @@ def _pilot_acceptance(
         _, acceptance = jax.lax.scan(body, position, jnp.arange(num_steps, dtype=jnp.int32))
         return acceptance[num_steps // 2:].mean()
 
-    chain_keys = jax.random.split(key, num_chains)
-    over_chains = jax.vmap(one_chain, in_axes=(None, 0, 0))
-    return jax.vmap(over_chains, in_axes=(0, None, None))(step_sizes, positions, chain_keys)
+    return jax.vmap(one_chain)(positions, jax.random.split(key, num_chains))
 
 
 def calibrate_step_size(
@@ -135,8 +133,8 @@ def calibrate_step_size(
     measured: dict[int, float] = {}
 
     def passes(index: int) -> bool:
-        value = _pilot_acceptance(posterior, jnp.asarray(candidates[index:index + 1], jnp.float32), positions, key,
-                                  batch_size=batch_size, num_steps=num_steps)
+        value = _pilot_acceptance(posterior, jnp.float32(candidates[index]), positions, key, batch_size=batch_size,
+                                  num_steps=num_steps)
         measured[index] = float(np.asarray(value).mean())
         return measured[index] >= target_acceptance  # NaN fails
 

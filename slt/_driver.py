@@ -510,10 +510,8 @@ def sample(
     if isinstance(algorithm, Sampler) and algorithm.traced is not None:
         kernel, operands = algorithm.traced, algorithm.operands
     else:
-        unrecorded = getattr(algorithm, "unrecorded_step", None)
-        if isinstance(algorithm, Sampler):
-            unrecorded = algorithm.unrecorded_step
-        kernel, operands = _ClosureKernel(algorithm.init, algorithm.step, unrecorded), None
+        kernel = _ClosureKernel(algorithm.init, algorithm.step, getattr(algorithm, "unrecorded_step", None))
+        operands = None
     states = _initialise(positions, operands, kernel=kernel, per_chain=initial_position_per_chain,
                          num_chains=padded, mesh=mesh)
     phase = partial(_run_phase, operands=operands, kernel=kernel, record_fn=record, record_positions=record_positions,

@@ -120,19 +120,21 @@ def sgld(
     def init(position: Params) -> SGLDState:
         return SGLDState(position)
 
-    def unrecorded_step(key: PRNGKeyArray, state: SGLDState) -> tuple[SGLDState, SGLDInfo]:
+    def transition(key: PRNGKeyArray, state: SGLDState):
+        """The move itself, shared by `step` and `unrecorded_step` so both give the same chain."""
         key_batch, key_noise = jax.random.split(key)
         batch = posterior.data if full_batch else posterior.sample_batch(key_batch, batch_size)
         grad, loss = posterior.grad_log_density(state.position, batch)
         proposal = langevin_step(state.position, grad, step_size, key_noise)
+        return batch, grad, loss, proposal, jnp.isfinite(loss) & all_finite(grad)
+
+    def unrecorded_step(key: PRNGKeyArray, state: SGLDState) -> tuple[SGLDState, SGLDInfo]:
+        _, _, loss, proposal, is_finite = transition(key, state)
         skipped = jnp.full((), jnp.nan, dtype=loss.dtype)  # loss at w* and acceptance: recorded steps only
-        return SGLDState(proposal), SGLDInfo(loss, skipped, jnp.isfinite(loss) & all_finite(grad), skipped)
+        return SGLDState(proposal), SGLDInfo(loss, skipped, is_finite, skipped)
 
     def step(key: PRNGKeyArray, state: SGLDState) -> tuple[SGLDState, SGLDInfo]:
-        key_batch, key_noise = jax.random.split(key)
-        batch = posterior.data if full_batch else posterior.sample_batch(key_batch, batch_size)
-        grad, loss = posterior.grad_log_density(state.position, batch)
-        proposal = langevin_step(state.position, grad, step_size, key_noise)
+        batch, grad, loss, proposal, is_finite = transition(key, state)
         if mala_diagnostic:
             acceptance = jnp.exp(mala_log_acceptance(posterior, batch, state.position, proposal, grad, step_size))
         else:
@@ -140,7 +142,7 @@ def sgld(
         info = SGLDInfo(
             loss=loss,
             loss_at_center=posterior.loss_fn(posterior.center, batch),
-            is_finite=jnp.isfinite(loss) & all_finite(grad),
+            is_finite=is_finite,
             mala_acceptance=acceptance,
         )
         return SGLDState(proposal), info
