@@ -56,9 +56,10 @@ Limitations
 -----------
 - devinterp 1.3.2 only (`devinterp.slt.sampler.estimate_learning_coeff_with_summary`);
   devinterp 2.x reorganised its sampling API and is not driven here.
-- `slt.estimate` keeps every draw's position for its step-size-bias check, so for d >= 1000 the
-  workbench records every 10th step (`thinning` 10, the same number of steps; devinterp records
-  every step), and the 1M-parameter case bypasses `slt.estimate`.
+- For d >= 1000 the workbench records every 10th step (`thinning` 10, the same number of steps;
+  devinterp records every step), and the 1M-parameter case bypasses `slt.estimate`: when these
+  results were measured, `slt.estimate` kept every draw's position for its step-size-bias check.
+  It no longer does (SGLD records |ĝ|² per draw instead), so both choices could now be dropped.
 - With n = 1000 and nβ = n / log n ≈ 145 both tools estimate λ(nβ), not λ: for the normal
   crossings the exact λ(nβ) is printed beside λ; for the 10k-parameter models no exact λ(nβ) is
   known and the gap to λ is large at any reachable nβ.

@@ -8,7 +8,7 @@
 
 from slt._compilation_cache import enable_compilation_cache
 from slt._diagnostics import Diagnostics, diagnose
-from slt._estimate import EstimateResult, estimate
+from slt._estimate import EstimateResult, estimate, estimate_many
 from slt._driver import (
     SAMPLERS,
     NonFiniteError,
@@ -18,6 +18,7 @@ from slt._driver import (
     make_sampler,
     register_sampler,
     sample,
+    sample_jobs,
     sampler_names,
 )
 from slt._kernel import SamplingAlgorithm, SGLDInfo, SGLDState, mala_log_acceptance, sgld
@@ -59,6 +60,7 @@ __all__ = [
     "diagnose",
     "enable_compilation_cache",
     "estimate",
+    "estimate_many",
     "from_datatree",
     "hmc",
     "langevin_step",
@@ -72,6 +74,7 @@ __all__ = [
     "register_sampler",
     "rmsprop_sgld",
     "sample",
+    "sample_jobs",
     "sampler_names",
     "save_trace",
     "sghmc",

@@ -26,13 +26,14 @@ the number to trust. The grid has ratio 2, so the chosen ε is within a factor 2
 """
 
 from functools import partial
-from typing import NamedTuple
+from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from slt._driver import vmap_over_jobs
 from slt._kernel import all_finite, mala_log_acceptance
 from slt._posterior import Params, TemperedPosterior, langevin_step
 
@@ -63,7 +64,6 @@ class StepSizeCalibration(NamedTuple):
         }
 
 
-@partial(jax.jit, static_argnames=("batch_size", "num_steps"))
 def _pilot_acceptance(
     posterior: TemperedPosterior,
     step_size: Float[Array, ""],
@@ -99,6 +99,13 @@ def _pilot_acceptance(
     return jax.vmap(one_chain)(positions, jax.random.split(key, num_chains))
 
 
+@partial(jax.jit, static_argnames=("batch_size", "num_steps"))
+def _pilot_acceptance_jobs(posteriors, step_sizes, positions, keys, *, batch_size, num_steps):
+    """`_pilot_acceptance` for J jobs at once (leading job axis on every argument): one dispatch per probe."""
+    return vmap_over_jobs(partial(_pilot_acceptance, batch_size=batch_size, num_steps=num_steps), (0, 0, 0, 0))(
+        posteriors, step_sizes, positions, keys)
+
+
 def calibrate_step_size(
     posterior: TemperedPosterior,
     positions: Params,
@@ -125,38 +132,70 @@ def calibrate_step_size(
 
     When no candidate reaches the target the smallest is returned with `met_target` False.
     """
+    return calibrate_step_sizes([posterior], [positions], [key], batch_size=batch_size,
+                                target_acceptance=target_acceptance, num_steps=num_steps,
+                                base_step_size=base_step_size, num_candidates=num_candidates)[0]
+
+
+def calibrate_step_sizes(
+    posteriors: Sequence[TemperedPosterior],
+    positions: Sequence[Params],
+    keys: Sequence[PRNGKeyArray],
+    *,
+    batch_size: int | None,
+    target_acceptance: float = 0.9,
+    num_steps: int = 400,
+    base_step_size: float | None = None,
+    num_candidates: int = 16,
+) -> list[StepSizeCalibration]:
+    """`calibrate_step_size` for J posteriors of one model structure at once: each bisection
+    probe is one compiled call over every job (`vmap` over jobs of `vmap` over chains); job j's
+    result equals `calibrate_step_size(posteriors[j], positions[j], keys[j], ...)`. A job whose
+    bisection has ended re-runs its last probe until every job's has (its result is unchanged)."""
     if not 0 < target_acceptance < 1:
         raise ValueError(f"target_acceptance must be in (0, 1), got {target_acceptance}")
-    base = 1.0 / max(posterior.nbeta, 1.0) if base_step_size is None else float(base_step_size)
+    num_jobs = len(posteriors)
+    if not num_jobs or len(positions) != num_jobs or len(keys) != num_jobs:
+        raise ValueError(f"need one position and one key per posterior: got {num_jobs} posteriors, "
+                         f"{len(positions)} positions, {len(keys)} keys")
+    bases = np.array([1.0 / max(float(p.nbeta), 1.0) if base_step_size is None else float(base_step_size)
+                      for p in posteriors])
     exponents = np.arange(num_candidates) - 11
-    candidates = base * 2.0 ** exponents
-    measured: dict[int, float] = {}
-
-    def passes(index: int) -> bool:
-        value = _pilot_acceptance(posterior, jnp.float32(candidates[index]), positions, key, batch_size=batch_size,
-                                  num_steps=num_steps)
-        measured[index] = float(np.asarray(value).mean())
-        return measured[index] >= target_acceptance  # NaN fails
-
-    passing, failing = -1, candidates.size  # invariant: candidates[passing] passes, candidates[failing] fails
-    while failing - passing > 1:
-        middle = (passing + failing) // 2
-        if passes(middle):
-            passing = middle
-        else:
-            failing = middle
-    met = passing >= 0
-    chosen = candidates[passing] if met else candidates[0]
-    tried = np.array(sorted(measured))
-    num_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
-    return StepSizeCalibration(float(chosen), candidates[tried], np.array([measured[i] for i in tried]),
-                               target_acceptance, num_steps, num_chains, met)
+    candidates = bases[:, None] * 2.0 ** exponents  # [jobs, candidates]
+    stack = lambda trees: jax.tree_util.tree_map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves]), *trees)
+    stacked_posteriors, stacked_positions, stacked_keys = stack(posteriors), stack(positions), jnp.stack(keys)
+    measured: list[dict[int, float]] = [{} for _ in range(num_jobs)]
+    # invariant per job: candidates[passing] passes, candidates[failing] fails
+    passing, failing = np.full(num_jobs, -1), np.full(num_jobs, num_candidates)
+    while np.any(failing - passing > 1):
+        active = failing - passing > 1
+        middle = np.where(active, (passing + failing) // 2, np.maximum(passing, 0))
+        step_sizes = jnp.asarray(candidates[np.arange(num_jobs), middle], dtype=jnp.float32)
+        acceptance = np.asarray(_pilot_acceptance_jobs(stacked_posteriors, step_sizes, stacked_positions, stacked_keys,
+                                                       batch_size=batch_size, num_steps=num_steps)).mean(axis=1)
+        for job in np.flatnonzero(active):
+            measured[job][int(middle[job])] = float(acceptance[job])
+            if acceptance[job] >= target_acceptance:  # NaN fails
+                passing[job] = middle[job]
+            else:
+                failing[job] = middle[job]
+    results = []
+    for job in range(num_jobs):
+        met = bool(passing[job] >= 0)
+        chosen = candidates[job, passing[job]] if met else candidates[job, 0]
+        tried = np.array(sorted(measured[job]))
+        num_chains = jax.tree_util.tree_leaves(positions[job])[0].shape[0]
+        results.append(StepSizeCalibration(float(chosen), candidates[job, tried],
+                                           np.array([measured[job][i] for i in tried]), target_acceptance,
+                                           num_steps, num_chains, met))
+    return results
 
 
 class GradientStatistics(NamedTuple):
-    """Means over pilot draws: E|ĝ_b(w)|² and the LLC-type statistic E[nβ (L_b(w) − L_b(w*))].
+    """Means over a pilot's or a main run's draws: E|ĝ_b(w)|² and the LLC-type statistic
+    E[nβ (L_b(w) − L_b(w*))].
 
-    `largest_share` is max_i |ĝ_i|² / Σ_i |ĝ_i|² over the points (NaN for a pilot): near 1/N for
+    `largest_share` is max_i |ĝ_i|² / Σ_i |ĝ_i|² over `num_points` draws (NaN for a pilot): near 1/N for
     a light-tailed gradient, large when a few points dominate E|ĝ|², as under a prior |w|^h with
     h <= 1, whose E|∇log φ|² = ∫ h²/w² |w|^h dw is infinite."""
 
@@ -166,29 +205,6 @@ class GradientStatistics(NamedTuple):
     num_points: int = 0
 
 
-def _squared_gradient_and_gap(posterior: TemperedPosterior, batch_size: int | None, position: Params, key):
-    batch = posterior.data if batch_size is None else posterior.sample_batch(key, batch_size)
-    grad, loss = posterior.grad_log_density(position, batch)
-    squared = sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(grad))
-    return squared, posterior.nbeta * (loss - posterior.loss_fn(posterior.center, batch))
-
-
-@partial(jax.jit, static_argnames=("batch_size",))
-def _gradient_statistics_at(posterior, positions, keys, *, batch_size):
-    squared, gap = jax.vmap(lambda w, k: _squared_gradient_and_gap(posterior, batch_size, w, k))(positions, keys)
-    return jnp.mean(squared), jnp.mean(gap), jnp.max(squared) / jnp.sum(squared)
-
-
-def gradient_statistics_at(posterior: TemperedPosterior, positions: Params, key: PRNGKeyArray, *,
-                           batch_size: int | None) -> GradientStatistics:
-    """`GradientStatistics` over `positions` (leaves with one leading axis of points), a fresh batch each."""
-    num_points = jax.tree_util.tree_leaves(positions)[0].shape[0]
-    squared, gap, share = _gradient_statistics_at(posterior, positions, jax.random.split(key, num_points),
-                                                  batch_size=batch_size)
-    return GradientStatistics(float(squared), float(gap), float(share), int(num_points))
-
-
-@partial(jax.jit, static_argnames=("batch_size", "num_steps"))
 def _pilot_gradient_statistics(posterior, positions, keys, step_size, *, batch_size, num_steps):
     def one_chain(position, chain_key):
         def body(position, step_index):
@@ -206,14 +222,31 @@ def _pilot_gradient_statistics(posterior, positions, keys, step_size, *, batch_s
     return jnp.mean(squared), jnp.mean(gap)
 
 
+@partial(jax.jit, static_argnames=("batch_size", "num_steps"))
+def _pilot_gradient_statistics_jobs(posteriors, positions, keys, step_sizes, *, batch_size, num_steps):
+    return vmap_over_jobs(partial(_pilot_gradient_statistics, batch_size=batch_size, num_steps=num_steps),
+                          (0, 0, 0, 0))(posteriors, positions, keys, step_sizes)
+
+
 def pilot_gradient_statistics(posterior: TemperedPosterior, positions: Params, key: PRNGKeyArray, *,
                               batch_size: int | None, step_size: float, num_steps: int) -> GradientStatistics:
     """`GradientStatistics` over the second half of an SGLD pilot at `step_size` from `positions`
     (leading chain axis)."""
-    num_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
-    squared, gap = _pilot_gradient_statistics(posterior, positions, jax.random.split(key, num_chains),
-                                              jnp.float32(step_size), batch_size=batch_size, num_steps=num_steps)
-    return GradientStatistics(float(squared), float(gap))
+    return pilot_gradient_statistics_jobs([posterior], [positions], [key], batch_size=batch_size,
+                                          step_sizes=[step_size], num_steps=num_steps)[0]
+
+
+def pilot_gradient_statistics_jobs(posteriors: Sequence[TemperedPosterior], positions: Sequence[Params],
+                                   keys: Sequence[PRNGKeyArray], *, batch_size: int | None,
+                                   step_sizes: Sequence[float], num_steps: int) -> list[GradientStatistics]:
+    """`pilot_gradient_statistics` for J posteriors of one model structure in one compiled call."""
+    stack = lambda trees: jax.tree_util.tree_map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves]), *trees)
+    num_chains = jax.tree_util.tree_leaves(positions[0])[0].shape[0]
+    chain_keys = jnp.stack([jax.random.split(key, num_chains) for key in keys])
+    squared, gap = _pilot_gradient_statistics_jobs(stack(posteriors), stack(positions), chain_keys,
+                                                   jnp.asarray(step_sizes, dtype=jnp.float32), batch_size=batch_size,
+                                                   num_steps=num_steps)
+    return [GradientStatistics(float(s), float(g)) for s, g in zip(np.asarray(squared), np.asarray(gap))]
 
 
 def step_size_bias(step_size: float, statistics: GradientStatistics, floor: float = 0.05) -> float:

@@ -1,7 +1,7 @@
 """`slt batch SPEC --out DIR [--executor local|ray] [--resume] [--ray-address ADDR] [--dry-run]`:
 a sweep of `slt.estimate` jobs from a TOML spec (`slt._batch`)."""
 
-from slt._batch import DEFAULT_RAY_CHUNK_SIZE, EXECUTORS, TABLE_NAME, load_spec, run_batch
+from slt._batch import DEFAULT_PACK_SIZE, DEFAULT_RAY_CHUNK_SIZE, EXECUTORS, TABLE_NAME, load_spec, run_batch
 
 
 def register(subparsers) -> None:
@@ -26,6 +26,9 @@ def register(subparsers) -> None:
                         help="Ray cluster address for --executor ray (default: start a local instance)")
     parser.add_argument("--ray-chunk-size", type=int, default=DEFAULT_RAY_CHUNK_SIZE, metavar="K",
                         help=f"jobs per Ray task, same config but the seed (default {DEFAULT_RAY_CHUNK_SIZE})")
+    parser.add_argument("--pack-size", type=int, default=DEFAULT_PACK_SIZE, metavar="J",
+                        help=f"llc jobs differing only in the seed run as one packed (vmapped) call, at most J at a "
+                             f"time, on a GPU (default {DEFAULT_PACK_SIZE}; 1: never; on CPU they run one by one)")
     parser.add_argument("--progress", action="store_true", default=None,
                         help="force the progress bar on (default: only when stderr is a terminal)")
     parser.add_argument("--no-traces", action="store_true",
@@ -48,7 +51,7 @@ def run(args) -> int:
     with open(args.spec, encoding="utf-8") as handle:
         spec_text = handle.read()
     summary = run_batch(jobs, args.out, executor=args.executor, resume=args.resume, ray_address=args.ray_address,
-                        ray_chunk_size=args.ray_chunk_size, progress=args.progress, spec_text=spec_text,
+                        ray_chunk_size=args.ray_chunk_size, pack_size=args.pack_size, progress=args.progress, spec_text=spec_text,
                         save_traces=not args.no_traces)
     print(f"{summary.num_jobs} jobs: {summary.ran} run, {summary.skipped} already done, {summary.failed} failed; "
           f"table: {summary.table}")

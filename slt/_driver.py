@@ -27,6 +27,13 @@ Structure of a run (`num_steps` = S steps in all, burn-in B, thinning t, D = (S 
   first bad step per chain; after each chunk the driver raises `NonFiniteError` naming the
   chain and the step of the first occurrence.
 
+Packed jobs (`sample_jobs`): J runs of one traced kernel (same sampler, loss, prior, static
+settings and shapes; any data, nβ, w*, γ, ε) in one compiled call per chunk, `vmap` over jobs
+of `vmap` over chains, the chains sharded as above. Job j's chains are `sample`'s for its
+sampler, start and key (bitwise for elementwise models; batched matrix products may round
+differently in the last bit). A job with a non-finite step gets its `NonFiniteError` in its
+place, its pack mates run on. One job is run unbatched, so it compiles like `sample`.
+
 Compilation: one executable per phase (burn-in, sampling) and chunk length. Nothing is traced
 per step, per chunk or per chain. A `Sampler` from `make_sampler` for a kernel in
 `TRACED_OPERAND_SAMPLERS` (SGLD and the stochastic-gradient kernels) is compiled with its
@@ -42,7 +49,7 @@ from dataclasses import dataclass
 from functools import partial
 import inspect
 from math import ceil
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -302,30 +309,55 @@ def _chunk_lengths(total: int, chunk: int) -> list[int]:
 # The compiled part
 
 
-def _over_chains(function: Callable, mesh: Mesh | None, num_chain_arguments: int) -> Callable:
+def vmap_over_jobs(function: Callable, in_axes: tuple) -> Callable:
+    """`jax.vmap(function, in_axes)` over a leading job axis (in_axes 0 or None per argument),
+    except that one job is run unbatched (its axis squeezed, then restored): a job axis of
+    size 1 compiles to the same program as a plain call, which XLA compiles 2–3 times faster
+    than the nested vmap (measured: 2.9 s against 9.1 s for SGLD's recording phase)."""
+
+    def over_jobs(*args):
+        batched = [a for a, axis in zip(args, in_axes) if axis == 0]
+        if jax.tree_util.tree_leaves(batched)[0].shape[0] != 1:
+            return jax.vmap(function, in_axes=in_axes)(*args)
+        squeezed = [a if axis is None else jax.tree_util.tree_map(lambda leaf: leaf[0], a)
+                    for a, axis in zip(args, in_axes)]
+        return jax.tree_util.tree_map(lambda leaf: leaf[None], function(*squeezed))
+
+    return over_jobs
+
+
+def _over_chains(function: Callable, mesh: Mesh | None, num_chain_arguments: int, jobs: bool = False) -> Callable:
     """vmap `function` over the leading axis of its first `num_chain_arguments` arguments
-    (the rest are shared), and with a mesh shard that axis over the devices."""
+    (the rest are shared), and with a mesh shard that axis over the devices.
+
+    With `jobs`, the chain arguments have a leading job axis before the chain axis and the
+    LAST argument (the operands) a job axis: an outer vmap over jobs, the inner over chains
+    (the job's operands shared by its chains); the chain axis is the one sharded."""
 
     def batched(*args):
         in_axes = (0,) * num_chain_arguments + (None,) * (len(args) - num_chain_arguments)
-        return jax.vmap(function, in_axes=in_axes)(*args)
+        over_chains = jax.vmap(function, in_axes=in_axes)
+        if not jobs:
+            return over_chains(*args)
+        return vmap_over_jobs(over_chains, in_axes[:-1] + (0,))(*args)
 
     if mesh is None:
         return batched
 
     def sharded(*args):
-        chains, shared = PartitionSpec(CHAIN_AXIS), PartitionSpec()
+        chains = PartitionSpec(None, CHAIN_AXIS) if jobs else PartitionSpec(CHAIN_AXIS)
+        shared = PartitionSpec()
         in_specs = (chains,) * num_chain_arguments + (shared,) * (len(args) - num_chain_arguments)
         return jax.shard_map(batched, mesh=mesh, in_specs=in_specs, out_specs=chains, check_vma=False)(*args)
 
     return sharded
 
 
-@partial(jax.jit, static_argnames=("kernel", "per_chain", "num_chains", "mesh"))
-def _initialise(positions, operands, *, kernel, per_chain, num_chains, mesh):
+@partial(jax.jit, static_argnames=("kernel", "per_chain", "num_chains", "mesh", "jobs"))
+def _initialise(positions, operands, *, kernel, per_chain, num_chains, mesh, jobs=False):
     if not per_chain:
         positions = jax.tree_util.tree_map(lambda leaf: jnp.broadcast_to(leaf, (num_chains, *jnp.shape(leaf))), positions)
-    return _over_chains(lambda position, operands: kernel.init(operands, position), mesh, 1)(positions, operands)
+    return _over_chains(lambda position, operands: kernel.init(operands, position), mesh, 1, jobs)(positions, operands)
 
 
 def _run_one_chain(state, first_nonfinite, chain_key, start_step, *, step_fn, unrecorded_fn, record_fn, num_blocks,
@@ -379,10 +411,11 @@ def _run_one_chain(state, first_nonfinite, chain_key, start_step, *, step_fn, un
 
 @partial(
     jax.jit,
-    static_argnames=("kernel", "record_fn", "num_blocks", "block_length", "recording", "record_positions", "mesh"),
+    static_argnames=("kernel", "record_fn", "num_blocks", "block_length", "recording", "record_positions", "mesh",
+                     "jobs"),
 )
 def _run_phase(states, first_nonfinite, chain_keys, start_step, operands, *, kernel, record_fn, num_blocks,
-               block_length, recording, record_positions, mesh):
+               block_length, recording, record_positions, mesh, jobs=False):
     def one_chain(state, first_nonfinite, chain_key, start_step, operands):
         return _run_one_chain(
             state, first_nonfinite, chain_key, start_step, step_fn=partial(kernel.step, operands),
@@ -390,7 +423,7 @@ def _run_phase(states, first_nonfinite, chain_keys, start_step, operands, *, ker
             num_blocks=num_blocks, block_length=block_length, recording=recording, record_positions=record_positions,
         )
 
-    return _over_chains(one_chain, mesh, 3)(states, first_nonfinite, chain_keys, start_step, operands)
+    return _over_chains(one_chain, mesh, 3, jobs)(states, first_nonfinite, chain_keys, start_step, operands)
 
 
 def _chain_mesh() -> Mesh | None:
@@ -398,11 +431,14 @@ def _chain_mesh() -> Mesh | None:
     return None if len(devices) == 1 else Mesh(np.asarray(devices), (CHAIN_AXIS,))
 
 
-def _pad_chains(tree, padded: int):
-    """Repeat the last chain until the leading axis has `padded` entries."""
+def _pad_chains(tree, padded: int, axis: int = 0):
+    """Repeat the last chain until the chain axis (`axis`) has `padded` entries."""
     def pad(leaf):
-        missing = padded - leaf.shape[0]
-        return leaf if missing == 0 else jnp.concatenate([leaf, jnp.repeat(leaf[-1:], missing, axis=0)])
+        missing = padded - leaf.shape[axis]
+        if missing == 0:
+            return leaf
+        last = jax.lax.slice_in_dim(leaf, leaf.shape[axis] - 1, leaf.shape[axis], axis=axis)
+        return jnp.concatenate([leaf, jnp.repeat(last, missing, axis=axis)], axis=axis)
 
     return jax.tree_util.tree_map(pad, tree)
 
@@ -471,21 +507,8 @@ def sample(
     ValueError : bad arguments, before anything is compiled, naming the argument.
     NonFiniteError : a chain met a non-finite loss or gradient; names the chain and the step.
     """
-    num_chains = _check_integer("num_chains", num_chains, 1)
-    num_steps = _check_integer("num_steps", num_steps, 1)
-    num_burnin = _check_integer("num_burnin", num_burnin, 0)
-    thinning = _check_integer("thinning", thinning, 1)
-    if num_burnin >= num_steps:
-        raise ValueError(f"num_burnin = {num_burnin} must be < num_steps = {num_steps}")
-    if (num_steps - num_burnin) % thinning:
-        raise ValueError(
-            f"num_steps − num_burnin = {num_steps - num_burnin} is not a multiple of thinning = {thinning}"
-        )
-    num_draws = (num_steps - num_burnin) // thinning
-    if chunk_size is not None:
-        chunk_size = _check_integer("chunk_size", chunk_size, 1)
-    elif progress:
-        chunk_size = max(1, ceil(num_draws / 20))
+    num_chains, num_steps, num_burnin, thinning, num_draws, chunk_size = _check_run_lengths(
+        num_chains, num_steps, num_burnin, thinning, chunk_size, progress)
     if not callable(getattr(algorithm, "init", None)) or not callable(getattr(algorithm, "step", None)):
         raise ValueError("algorithm must have callable init and step (a SamplingAlgorithm or a Sampler)")
     if not callable(record):
@@ -514,9 +537,137 @@ def sample(
         operands = None
     states = _initialise(positions, operands, kernel=kernel, per_chain=initial_position_per_chain,
                          num_chains=padded, mesh=mesh)
-    phase = partial(_run_phase, operands=operands, kernel=kernel, record_fn=record, record_positions=record_positions,
-                    mesh=mesh)
+    stacked, _ = _drive(states, first_nonfinite, chain_keys, operands, kernel=kernel, record=record,
+                        record_positions=record_positions, mesh=mesh, jobs=False, num_chains=num_chains,
+                        num_steps=num_steps, num_burnin=num_burnin, num_draws=num_draws, thinning=thinning,
+                        chunk_size=chunk_size, progress=progress)
+    metadata = algorithm if isinstance(algorithm, Sampler) else None
+    return _make_trace(stacked, metadata, num_steps=num_steps, num_burnin=num_burnin, thinning=thinning,
+                       key_data=key_data, key_impl=key_impl, num_devices=num_devices, config=config)
 
+
+def sample_jobs(
+    samplers: Sequence[Sampler],
+    initial_positions: Sequence[Params],
+    keys: Sequence[PRNGKeyArray],
+    *,
+    num_chains: int,
+    num_steps: int,
+    num_burnin: int = 0,
+    thinning: int = 1,
+    record: Callable[[Any, Any], Mapping[str, jax.Array]] = default_record,
+    record_positions: bool = False,
+    progress: bool = False,
+    chunk_size: int | None = None,
+    configs: Sequence[Mapping[str, Any]] | None = None,
+) -> list["Trace | NonFiniteError"]:
+    """Several runs of one compiled kernel in one call: job j is `sample(samplers[j],
+    initial_positions[j], keys[j], initial_position_per_chain=True, ...)`, packed.
+
+    The jobs differ in what `make_sampler` traces (data, nβ, w*, γ, ε, ...); they must share the
+    kernel (same sampler, loss function, prior and static settings) and the operands' shapes.
+    The compiled call is `vmap` over jobs of `vmap` over chains (chains sharded over local
+    devices as in `sample`), so J small jobs cost one dispatch per chunk instead of J: what
+    a GPU needs when each job alone is too small to fill it. Job j's chains are the same as
+    `sample`'s (the per-step keys depend only on the job's chain keys and the step index).
+
+    Returns one `Trace` per job, or, for a job whose chains met a non-finite loss or gradient,
+    the `NonFiniteError` `sample` would have raised (the other jobs are unaffected: a job's
+    chains never see another job's numbers). Memory: J times one job's.
+    """
+    num_chains, num_steps, num_burnin, thinning, num_draws, chunk_size = _check_run_lengths(
+        num_chains, num_steps, num_burnin, thinning, chunk_size, progress)
+    samplers = list(samplers)
+    if not samplers:
+        raise ValueError("sample_jobs needs at least one sampler")
+    if len(initial_positions) != len(samplers) or len(keys) != len(samplers):
+        raise ValueError(f"got {len(samplers)} samplers, {len(initial_positions)} initial positions and "
+                         f"{len(keys)} keys; give one of each per job")
+    if configs is not None and len(configs) != len(samplers):
+        raise ValueError(f"got {len(configs)} configs for {len(samplers)} jobs")
+    kernel = samplers[0].traced if isinstance(samplers[0], Sampler) else None
+    if kernel is None:
+        raise ValueError("sample_jobs needs Samplers from make_sampler with a traced kernel "
+                         f"(one of {sorted(TRACED_OPERAND_SAMPLERS)})")
+    structure = jax.tree_util.tree_structure(samplers[0].operands)
+    shapes = [jnp.shape(leaf) for leaf in jax.tree_util.tree_leaves(samplers[0].operands)]
+    for index, sampler in enumerate(samplers[1:], 1):
+        if not isinstance(sampler, Sampler) or sampler.traced != kernel:
+            raise ValueError(f"samplers[{index}] has another kernel than samplers[0] (sampler, loss, prior and "
+                             "static hyperparameters must match to share one compiled call)")
+        if (jax.tree_util.tree_structure(sampler.operands) != structure
+                or [jnp.shape(leaf) for leaf in jax.tree_util.tree_leaves(sampler.operands)] != shapes):
+            raise ValueError(f"samplers[{index}]'s posterior has other shapes or structure than samplers[0]'s "
+                             "(loss function, prior, data size or parameter shapes)")
+    if not callable(record):
+        raise ValueError(f"record must be callable, got {record!r}")
+    for position in initial_positions:
+        _check_position(position, num_chains, True)
+    chain_keys, key_records = [], []
+    for key in keys:
+        job_keys, key_data, key_impl = _chain_keys(key, num_chains)
+        chain_keys.append(job_keys)
+        key_records.append((key_data, key_impl))
+
+    mesh = _chain_mesh()
+    num_devices = 1 if mesh is None else mesh.size
+    padded = ceil(num_chains / num_devices) * num_devices
+    stack = lambda trees: jax.tree_util.tree_map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves]), *trees)
+    chain_keys = _pad_chains(jnp.stack(chain_keys), padded, axis=1)
+    positions = _pad_chains(stack(initial_positions), padded, axis=1)
+    operands = stack([sampler.operands for sampler in samplers])
+    first_nonfinite = jnp.full((len(samplers), padded), -1, dtype=jnp.int32)
+    if mesh is not None:
+        sharding = NamedSharding(mesh, PartitionSpec(None, CHAIN_AXIS))
+        chain_keys, first_nonfinite, positions = jax.device_put((chain_keys, first_nonfinite, positions), sharding)
+    states = _initialise(positions, operands, kernel=kernel, per_chain=True, num_chains=padded, mesh=mesh, jobs=True)
+    stacked, first_nonfinite = _drive(states, first_nonfinite, chain_keys, operands, kernel=kernel, record=record,
+                                      record_positions=record_positions, mesh=mesh, jobs=True, num_chains=num_chains,
+                                      num_steps=num_steps, num_burnin=num_burnin, num_draws=num_draws,
+                                      thinning=thinning, chunk_size=chunk_size, progress=progress)
+    results = []
+    for job, sampler in enumerate(samplers):
+        try:
+            _raise_if_nonfinite(first_nonfinite[job], num_chains)
+        except NonFiniteError as error:
+            results.append(error)
+            continue
+        key_data, key_impl = key_records[job]
+        results.append(_make_trace(jax.tree_util.tree_map(lambda leaf: leaf[job], stacked), sampler,
+                                   num_steps=num_steps, num_burnin=num_burnin, thinning=thinning, key_data=key_data,
+                                   key_impl=key_impl, num_devices=num_devices,
+                                   config=None if configs is None else configs[job]))
+    return results
+
+
+def _check_run_lengths(num_chains, num_steps, num_burnin, thinning, chunk_size, progress):
+    num_chains = _check_integer("num_chains", num_chains, 1)
+    num_steps = _check_integer("num_steps", num_steps, 1)
+    num_burnin = _check_integer("num_burnin", num_burnin, 0)
+    thinning = _check_integer("thinning", thinning, 1)
+    if num_burnin >= num_steps:
+        raise ValueError(f"num_burnin = {num_burnin} must be < num_steps = {num_steps}")
+    if (num_steps - num_burnin) % thinning:
+        raise ValueError(
+            f"num_steps − num_burnin = {num_steps - num_burnin} is not a multiple of thinning = {thinning}"
+        )
+    num_draws = (num_steps - num_burnin) // thinning
+    if chunk_size is not None:
+        chunk_size = _check_integer("chunk_size", chunk_size, 1)
+    elif progress:
+        chunk_size = max(1, ceil(num_draws / 20))
+    return num_chains, num_steps, num_burnin, thinning, num_draws, chunk_size
+
+
+def _drive(states, first_nonfinite, chain_keys, operands, *, kernel, record, record_positions, mesh, jobs,
+           num_chains, num_steps, num_burnin, num_draws, thinning, chunk_size, progress):
+    """Burn-in, then the recorded draws, chunk by chunk; the draws stacked on the host (chain
+    padding dropped) and the first non-finite step per chain. Without `jobs` a non-finite chain
+    raises after its chunk; with `jobs` the caller decides per job."""
+    phase = partial(_run_phase, operands=operands, kernel=kernel, record_fn=record, record_positions=record_positions,
+                    mesh=mesh, jobs=jobs)
+    unpad = (lambda leaf: np.asarray(leaf)[:, :num_chains]) if jobs else (lambda leaf: np.asarray(leaf)[:num_chains])
+    check = (lambda first: None) if jobs else (lambda first: _raise_if_nonfinite(np.asarray(first), num_chains))
     draws = []
     step_index = 0
     with tqdm(total=num_steps, unit="step", disable=not progress, desc="sampling") as bar:
@@ -524,20 +675,24 @@ def sample(
         for length in _chunk_lengths(num_burnin, max(burnin_chunk, 1)):
             states, first_nonfinite, _ = phase(states, first_nonfinite, chain_keys, np.int32(step_index),
                                                num_blocks=length, block_length=1, recording=False)
-            _raise_if_nonfinite(np.asarray(first_nonfinite), num_chains)
+            check(first_nonfinite)
             step_index += length
             bar.update(length)
         for blocks in _chunk_lengths(num_draws, chunk_size or num_draws):
             states, first_nonfinite, chunk = phase(states, first_nonfinite, chain_keys, np.int32(step_index),
                                                    num_blocks=blocks, block_length=thinning, recording=True)
-            _raise_if_nonfinite(np.asarray(first_nonfinite), num_chains)
-            draws.append(jax.tree_util.tree_map(lambda leaf: np.asarray(leaf)[:num_chains], chunk))
+            check(first_nonfinite)
+            draws.append(jax.tree_util.tree_map(unpad, chunk))
             step_index += blocks * thinning
             bar.update(blocks * thinning)
+    chain_axis = 1 if jobs else 0
+    stacked = jax.tree_util.tree_map(lambda *chunks: np.concatenate(chunks, axis=chain_axis + 1), *draws)
+    return stacked, np.asarray(first_nonfinite)
 
-    stacked = jax.tree_util.tree_map(lambda *chunks: np.concatenate(chunks, axis=1), *draws)
-    records = stacked["records"]
-    metadata = algorithm if isinstance(algorithm, Sampler) else None
+
+def _make_trace(stacked, metadata: Sampler | None, *, num_steps, num_burnin, thinning, key_data, key_impl,
+                num_devices, config) -> Trace:
+    records = dict(stacked["records"])
     trace = Trace(
         loss=records.pop("loss", None),
         loss_at_center=records.pop("loss_at_center", None),

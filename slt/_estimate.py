@@ -65,6 +65,7 @@ with a sign set by the data (K = w⁴/2 at t = 1000: +13.5 % at n = 10⁵, +4 % 
 The `rlct` fit removes the (m−1)/log t term but not power-law corrections a t^(−g) (m = 1).
 """
 
+import inspect
 import math
 import time
 from fractions import Fraction
@@ -78,12 +79,12 @@ from jaxtyping import PRNGKeyArray
 import estimators
 import toy_models
 from slt._calibration import (
-    calibrate_step_size,
-    gradient_statistics_at,
-    pilot_gradient_statistics,
+    GradientStatistics,
+    calibrate_step_sizes,
+    pilot_gradient_statistics_jobs,
     step_size_bias,
 )
-from slt._driver import NonFiniteError, make_sampler, sample
+from slt._driver import NonFiniteError, make_sampler, sample_jobs
 from slt._posterior import TemperedPosterior, watanabe_beta
 
 METHODS = ("llc", "wbic", "rlct", "ti", "waic")
@@ -233,6 +234,19 @@ def default_nbeta(n: int) -> float:
     return float(min(DEFAULT_LLC_NBETA, n * watanabe_beta(n)))
 
 
+def packing_pays() -> bool:
+    """Whether to pack jobs into one compiled call by default: on accelerators, not on CPU.
+
+    On a CPU the work is the same either way; XLA compiles the nested vmap over jobs and chains
+    2–3 times slower, and its code for the batched minibatch gathers is slower at large batches.
+    Measured on a 2-core CPU (`benchmarks/batch_speed.py --compare-packing`, 40 llc jobs of 5
+    models, 8 seeds each, n = 20000, 2 chains × 500 draws): with minibatch 100, 92 s cold packed
+    against 43 s one at a time, and 1.16× the jobs per minute warm; with minibatch 1000, 60 s
+    against 36 s cold and 0.30× warm. A GPU runs one small job far below its width, and packing
+    is what fills it (not measured here: no GPU was available)."""
+    return jax.default_backend() != "cpu"
+
+
 def default_rlct_nbetas(n: int, num_temperatures: int = 5) -> np.ndarray:
     top = min(DEFAULT_RLCT_MAX_NBETA, n * watanabe_beta(n))
     return np.geomspace(top / 30.0, top, num_temperatures)
@@ -253,58 +267,100 @@ class _Run(NamedTuple):
     gradient_statistics: Any = None
 
 
-def _sgld_run(posterior, initial_positions, key, *, batch_size, num_chains, num_draws, thinning,
-              step_size, target_acceptance, pilot_steps, bias_tolerance, keep_positions=False,
-              bias_floor=0.05, trace_sink=None) -> _Run:
-    """Calibrate ε (unless given), then one `slt.sample` run; a divergent run is retried with ε/4.
+def _sgld_run(posterior, initial_positions, key, *, trace_sink=None, **options) -> _Run:
+    """One `_sgld_runs` job; raises its error."""
+    run = _sgld_runs([posterior], [initial_positions], [key], trace_sinks=None if trace_sink is None else [trace_sink],
+                     **options)[0]
+    if isinstance(run, Exception):
+        raise run
+    return run
+
+
+def _sgld_runs(posteriors, initial_positions, keys, *, batch_size, num_chains, num_draws, thinning, step_size,
+               target_acceptance, pilot_steps, bias_tolerance, keep_positions=False, bias_floor=0.05,
+               trace_sinks=None) -> list["_Run | ValueError"]:
+    """Per job: calibrate ε (unless given), then the main run; a divergent run is retried with ε/4.
+
+    The jobs are posteriors of one model structure (same loss, prior, shapes; data, nβ, w* and
+    γ may differ); every stage runs them packed into one compiled call (`slt.sample_jobs`,
+    `calibrate_step_sizes`), so J small jobs cost about one job's dispatches. Job j's numbers
+    depend on its own key only, up to float32 rounding where the model's matrix products are
+    batched over jobs (bitwise for elementwise models). A job that fails gets a ValueError in
+    its place; the others are unaffected.
 
     Calibration: ε_MALA = the largest grid ε with pilot MALA acceptance >= `target_acceptance`
     (a stability bound), then a pilot at ε_MALA/4 measures E|ĝ_b|² and λ̂, and
     ε = min(ε_MALA, ε_bias) with `step_size_bias(ε_bias) = bias_tolerance`.
     """
-    key_pilot, key_gradient_pilot, key_sample, key_check = jax.random.split(key, 4)
-    calibration = None
+    num_jobs = len(posteriors)
+    # (the fourth key once drew the minibatches of the bias check; kept so the chains stay the same)
+    key_pilot, key_gradient_pilot, key_sample, _ = (list(k) for k in zip(*(jax.random.split(key, 4) for key in keys)))
+    records: list[dict | None] = [None] * num_jobs
     if step_size is None:
-        calibration = calibrate_step_size(posterior, initial_positions, key_pilot, batch_size=batch_size,
-                                          target_acceptance=target_acceptance, num_steps=pilot_steps)
-        mala_step_size = calibration.step_size
-        pilot = pilot_gradient_statistics(posterior, initial_positions, key_gradient_pilot, batch_size=batch_size,
-                                          step_size=mala_step_size / 4, num_steps=4 * pilot_steps)
-        bias_step_size = bias_tolerance * mala_step_size / max(step_size_bias(mala_step_size, pilot, bias_floor), 1e-300)
-        step_size = min(mala_step_size, bias_step_size)
-        calibration = calibration._replace(step_size=float(step_size))
-        calibration_record = {**calibration.to_json(), "mala_step_size": mala_step_size,
-                              "bias_step_size": bias_step_size, "bias_tolerance": bias_tolerance,
-                              "pilot_mean_squared_gradient": pilot.mean_squared_gradient,
-                              "pilot_llc": pilot.mean_scaled_loss_gap}
+        calibrations = calibrate_step_sizes(posteriors, initial_positions, key_pilot, batch_size=batch_size,
+                                            target_acceptance=target_acceptance, num_steps=pilot_steps)
+        mala_step_sizes = [calibration.step_size for calibration in calibrations]
+        pilots = pilot_gradient_statistics_jobs(posteriors, initial_positions, key_gradient_pilot,
+                                                batch_size=batch_size, step_sizes=[e / 4 for e in mala_step_sizes],
+                                                num_steps=4 * pilot_steps)
+        step_sizes = []
+        for calibration, mala_step_size, pilot in zip(calibrations, mala_step_sizes, pilots):
+            bias_step_size = bias_tolerance * mala_step_size / max(step_size_bias(mala_step_size, pilot, bias_floor),
+                                                                   1e-300)
+            chosen = min(mala_step_size, bias_step_size)
+            step_sizes.append(chosen)
+            records[len(step_sizes) - 1] = {
+                **calibration._replace(step_size=float(chosen)).to_json(), "mala_step_size": mala_step_size,
+                "bias_step_size": bias_step_size, "bias_tolerance": bias_tolerance,
+                "pilot_mean_squared_gradient": pilot.mean_squared_gradient,
+                "pilot_llc": pilot.mean_scaled_loss_gap}
+    else:
+        step_sizes = [step_size] * num_jobs
     num_burnin = max(num_draws * thinning // 4, 1)
     num_steps = num_burnin + num_draws * thinning
-    divergences = []
-    for _ in range(MAX_STEP_SIZE_RETRIES + 1):
-        sampler = make_sampler("sgld", posterior, step_size=step_size, batch_size=batch_size)
-        try:
-            trace = sample(sampler, initial_positions, key_sample, num_chains=num_chains, num_steps=num_steps,
-                           num_burnin=num_burnin, thinning=thinning, initial_position_per_chain=True,
-                           record_positions=True)
-        except NonFiniteError as error:
-            if calibration is None:
-                raise ValueError(f"SGLD diverged with the given step_size = {step_size:g}: {error}") from None
-            divergences.append(f"ε = {step_size:.3g} diverged (chain {error.chain}, step {error.step}); retried with ε/4")
-            step_size = step_size / 4
+    lengths = dict(num_chains=num_chains, num_steps=num_steps, num_burnin=num_burnin, thinning=thinning,
+                   record_positions=keep_positions)
+
+    def sampler_at(job, epsilon):
+        return make_sampler("sgld", posteriors[job], step_size=epsilon, batch_size=batch_size)
+
+    traces = sample_jobs([sampler_at(job, e) for job, e in enumerate(step_sizes)], initial_positions, key_sample,
+                         **lengths)
+    runs = []
+    for job, (posterior, trace, epsilon) in enumerate(zip(posteriors, traces, step_sizes)):
+        divergences = []
+        while isinstance(trace, NonFiniteError):
+            if records[job] is None:
+                trace = ValueError(f"SGLD diverged with the given step_size = {epsilon:g}: {trace}")
+                break
+            divergences.append(f"ε = {epsilon:.3g} diverged (chain {trace.chain}, step {trace.step}); retried with ε/4")
+            if len(divergences) > MAX_STEP_SIZE_RETRIES:
+                trace = ValueError(f"SGLD diverged {len(divergences)} times after step-size calibration: "
+                                   f"{'; '.join(divergences)}")
+                break
+            epsilon = epsilon / 4
+            trace = sample_jobs([sampler_at(job, epsilon)], [initial_positions[job]], [key_sample[job]], **lengths)[0]
+        if isinstance(trace, ValueError):
+            runs.append(trace)
             continue
-        # The same bias formula on the main run's own draws (a subsample of positions).
-        draws = trace.positions
-        num_recorded = trace.num_chains * trace.num_draws
-        chosen = np.linspace(0, num_recorded - 1, min(num_recorded, 512)).astype(int)
-        flat = jax.tree_util.tree_map(lambda leaf: jnp.asarray(leaf.reshape(num_recorded, *leaf.shape[2:])[chosen]), draws)
-        checked = gradient_statistics_at(posterior, flat, key_check, batch_size=batch_size)
-        if trace_sink is not None:
-            trace_sink.append((f"nbeta={float(posterior.nbeta):.6g}", trace._replace(positions=None)))
-        if not keep_positions:
-            trace = trace._replace(positions=None)
-        return _Run(trace, None if calibration is None else calibration_record, float(step_size), num_steps,
-                    num_burnin, tuple(divergences), step_size_bias(step_size, checked, bias_floor), checked)
-    raise ValueError(f"SGLD diverged {len(divergences)} times after step-size calibration: {'; '.join(divergences)}")
+        checked = _drawn_gradient_statistics(trace)
+        if trace_sinks is not None:
+            trace_sinks[job].append((f"nbeta={float(posterior.nbeta):.6g}", trace._replace(positions=None)))
+        runs.append(_Run(trace, records[job], float(epsilon), num_steps, num_burnin, tuple(divergences),
+                         step_size_bias(epsilon, checked, bias_floor), checked))
+    return runs
+
+
+def _drawn_gradient_statistics(trace, num_share_points: int = 512) -> GradientStatistics:
+    """The bias check's statistics on the main run's own draws, from what SGLD records per draw:
+    E|ĝ_b(w)|² (`grad_squared_norm`, on the step's own minibatch) and E[nβ (L_b(w) − L_b(w*))]
+    over every draw, and the largest share max|ĝ|² / Σ|ĝ|² over `num_share_points` draws evenly
+    spaced through the chains (the sample size `MAX_GRADIENT_SHARE` was calibrated at)."""
+    squared = np.asarray(trace.info["grad_squared_norm"], np.float64).ravel()
+    gap = trace.nbeta * (np.asarray(trace.loss, np.float64) - np.asarray(trace.loss_at_center, np.float64)).ravel()
+    chosen = squared[np.linspace(0, squared.size - 1, min(squared.size, num_share_points)).astype(int)]
+    return GradientStatistics(float(squared.mean()), float(gap.mean()), float(chosen.max() / chosen.sum()),
+                              int(chosen.size))
 
 
 def _jitter_start(model, key, num_chains: int, nbeta: float):
@@ -388,18 +444,44 @@ def _exact_at(model, nbeta: float, localization: float) -> tuple[float | None, s
 
 
 def _llc_at(model, data, nbeta, key, *, localization, **run_options):
-    posterior = TemperedPosterior(loss_fn=model.loss, data=data, nbeta=nbeta, center=model.w_star,
-                                  localization=localization, prior=model.prior)
-    key_start, key_run = jax.random.split(key)
-    start = _jitter_start(model, key_start, run_options["num_chains"], nbeta)
-    run = _sgld_run(posterior, start, key_run, **run_options)
-    result = estimators.llc(run.trace.loss, run.trace.loss_at_center, nbeta)
+    """λ̂(nβ) and its run; raises the run's error."""
+    result, run = _llc_at_jobs(model, [data], [nbeta], [key], localization=localization, **run_options)[0]
+    if isinstance(run, Exception):
+        raise run
     return result, run
 
 
-def _method_llc(model, data, key, *, n, nbeta, localization, run_options):
-    nbeta = default_nbeta(n) if nbeta is None else float(nbeta)
-    result, run = _llc_at(model, data, nbeta, key, localization=localization, **run_options)
+def _llc_at_jobs(model, datas, nbetas, keys, *, localization, trace_sink=None, trace_sinks=None, pack=None,
+                 **run_options):
+    """(λ̂, run) per job (data set, nβ, key); a failed job gives (None, error). With `pack` (default:
+    `packing_pays()`) every stage of all the jobs is one compiled call, else one job after another.
+    `trace_sink` collects every job's trace in one list (rlct), `trace_sinks` one list per job."""
+    posteriors = [TemperedPosterior(loss_fn=model.loss, data=data, nbeta=nbeta, center=model.w_star,
+                                    localization=localization, prior=model.prior) for data, nbeta in zip(datas, nbetas)]
+    starts, run_keys = [], []
+    for key, nbeta in zip(keys, nbetas):
+        key_start, key_run = jax.random.split(key)
+        starts.append(_jitter_start(model, key_start, run_options["num_chains"], nbeta))
+        run_keys.append(key_run)
+    if trace_sink is not None:
+        trace_sinks = [[] for _ in keys]
+    if pack is None:
+        pack = packing_pays()
+    if pack:
+        runs = _sgld_runs(posteriors, starts, run_keys, trace_sinks=trace_sinks, **run_options)
+    else:
+        runs = [_sgld_runs([posterior], [start], [key], trace_sinks=None if trace_sinks is None else [sink],
+                           **run_options)[0]
+                for posterior, start, key, sink in zip(posteriors, starts, run_keys, trace_sinks or [None] * len(keys))]
+    if trace_sink is not None:
+        trace_sink.extend(trace for sink in trace_sinks for trace in sink)
+    return [(None, run) if isinstance(run, Exception)
+            else (estimators.llc(run.trace.loss, run.trace.loss_at_center, nbeta), run)
+            for run, nbeta in zip(runs, nbetas)]
+
+
+def _llc_outcome(result, run, nbeta):
+    """The (value, std_error, nβ, diagnostics, temperatures) of one llc job."""
     diagnostics = _run_diagnostics(run, result.diagnostics, treat_escape_as_reason=True)
     diagnostics["per_chain"] = result.per_chain
     return result.mean, result.std_error, nbeta, diagnostics, nbeta
@@ -436,8 +518,12 @@ def _method_rlct(model, data, key, *, n, nbeta, localization, run_options, nbeta
     if nbetas.ndim != 1 or nbetas.size < 4 or np.any(nbetas <= 1) or np.unique(nbetas).size != nbetas.size:
         raise ValueError(f"rlct needs at least 4 distinct nbetas > 1, got {np.ravel(nbetas).tolist()}")
     means, errors, per_temperature, reasons = [], [], [], []
-    for index, (t, key_t) in enumerate(zip(nbetas, jax.random.split(key, nbetas.size))):
-        result, run = _llc_at(model, data, float(t), key_t, localization=localization, **run_options)
+    temperatures = [float(t) for t in nbetas]
+    runs = _llc_at_jobs(model, [data] * nbetas.size, temperatures, list(jax.random.split(key, nbetas.size)),
+                        localization=localization, **run_options)
+    for t, (result, run) in zip(temperatures, runs):
+        if isinstance(run, Exception):
+            raise run
         run_diag = _run_diagnostics(run, result.diagnostics, treat_escape_as_reason=True)
         means.append(result.mean)
         errors.append(result.std_error)
@@ -614,7 +700,7 @@ def _method_waic(model, data, key, *, n, nbeta, localization, run_options):
     return result.mean, result.std_error, nbeta, diagnostics, nbeta
 
 
-_METHOD_FUNCTIONS = {"llc": _method_llc, "wbic": _method_wbic, "rlct": _method_rlct, "ti": _method_ti,
+_METHOD_FUNCTIONS = {"wbic": _method_wbic, "rlct": _method_rlct, "ti": _method_ti,
                      "waic": _method_waic}
 
 
@@ -663,6 +749,75 @@ def estimate(
     ValueError : unknown family, method or parameter, n < 2, num_chains < 1, ... (before sampling).
     """
     start_time = time.perf_counter()
+    if not isinstance(key, jax.Array):
+        raise ValueError("key must be a PRNG key, e.g. jax.random.key(0)")
+    model, settings = _checked_settings(
+        model, method, params, n=n, num_chains=num_chains, num_draws=num_draws, thinning=thinning, nbeta=nbeta,
+        nbetas=nbetas, localization=localization, batch_size=batch_size, step_size=step_size,
+        target_acceptance=target_acceptance, bias_tolerance=bias_tolerance, pilot_steps=pilot_steps, exact=exact,
+        keep_traces=keep_traces)
+    return _finished_or_raise(_estimate_jobs(model, method, [key], start_time=start_time, **settings))[0]
+
+
+def estimate_many(
+    model: toy_models.ToyModel | str,
+    method: str = "llc",
+    *,
+    keys: Sequence[PRNGKeyArray],
+    params: Mapping[str, Any] | None = None,
+    pack: bool | None = None,
+    **settings,
+) -> list[EstimateResult]:
+    """`estimate` once per key, packed: `estimate_many(model, keys=[k0, k1, ...])[j]` is
+    `estimate(model, key=k_j)` with the same settings (`settings`: `estimate`'s keyword
+    arguments), up to float32 rounding where the model's matrix products are batched over
+    jobs (bitwise for elementwise models such as the normal crossings).
+
+    With `pack` (default `packing_pays()`: on accelerators, not on CPU) every llc stage of all
+    the jobs (each calibration probe, the gradient pilot, each chunk of the main run) is one
+    compiled call, `vmap` over jobs of `vmap` over chains: J small estimates cost about the
+    dispatches of one, which is what fills a GPU. On a CPU packing is slower (see
+    `packing_pays`), so there the jobs run one after another, sharing compiled code. Other
+    methods run one estimate per key (rlct packs its own temperatures under the same rule).
+    Memory when packed: J data sets and J runs' states and recorded losses.
+
+    Raises a ValueError for bad settings before anything runs, else the first failed job's error.
+    """
+    return _finished_or_raise(estimate_jobs(model, method, keys=keys, params=params, pack=pack, **settings))
+
+
+def estimate_jobs(model, method: str = "llc", *, keys, params=None, pack: bool | None = None,
+                  **settings) -> list["EstimateResult | Exception"]:
+    """`estimate_many`, but a job that fails after the settings were checked (divergence, a
+    non-finite loss: ValueError or FloatingPointError) gives its exception in its place
+    instead of stopping the others (what a batch needs)."""
+    start_time = time.perf_counter()
+    if isinstance(keys, jax.Array) and keys.ndim == 0:
+        raise ValueError("keys must be a sequence of PRNG keys, e.g. list(jax.random.split(key, 8))")
+    keys = list(keys)
+    if not keys:
+        raise ValueError("keys is empty: pass at least one PRNG key")
+    for index, key in enumerate(keys):
+        if not isinstance(key, jax.Array):
+            raise ValueError(f"keys[{index}] must be a PRNG key, e.g. jax.random.key(0)")
+    bound = inspect.signature(estimate).bind(model, method, key=keys[0], params=params, **settings)
+    bound.apply_defaults()
+    arguments = dict(bound.arguments)
+    del arguments["key"]
+    model, checked = _checked_settings(**arguments)
+    return _estimate_jobs(model, method, keys, start_time=start_time, pack=pack, **checked)
+
+
+def _finished_or_raise(outcomes):
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
+    return outcomes
+
+
+def _checked_settings(model, method, params, *, n, num_chains, num_draws, thinning, nbeta, nbetas, localization,
+                      batch_size, step_size, target_acceptance, bias_tolerance, pilot_steps, exact, keep_traces):
+    """`estimate`'s argument checks (ValueError naming the argument); the model and the settings."""
     if not isinstance(method, str) or method not in METHODS:
         raise ValueError(f"unknown method {method!r}; known methods: {', '.join(METHODS)}")
     if method not in IMPLEMENTED_METHODS:
@@ -689,23 +844,66 @@ def estimate(
         raise ValueError(f"target_acceptance must be in (0, 1), got {target_acceptance!r}")
     if not (isinstance(bias_tolerance, (int, float)) and 0 < bias_tolerance < 1):
         raise ValueError(f"bias_tolerance must be in (0, 1), got {bias_tolerance!r}")
-    if not isinstance(key, jax.Array):
-        raise ValueError("key must be a PRNG key, e.g. jax.random.key(0)")
+    return model, dict(n=n, num_chains=num_chains, num_draws=num_draws, thinning=thinning, nbeta=nbeta, nbetas=nbetas,
+                       localization=localization, batch_size=batch_size, step_size=step_size,
+                       target_acceptance=target_acceptance, bias_tolerance=bias_tolerance, pilot_steps=pilot_steps,
+                       exact=bool(exact), keep_traces=bool(keep_traces))
 
-    key_data, key_method = jax.random.split(key)
-    data = model.sample_data(key_data, n)
+
+def _estimate_jobs(model, method, keys, *, pack=None, n, num_chains, num_draws, thinning, nbeta, nbetas, localization,
+                   batch_size, step_size, target_acceptance, bias_tolerance, pilot_steps, exact, keep_traces,
+                   start_time=None) -> list["EstimateResult | Exception"]:
+    start_time = time.perf_counter() if start_time is None else start_time
     run_options = dict(batch_size=batch_size, num_chains=num_chains, num_draws=num_draws, thinning=thinning,
                        step_size=step_size, target_acceptance=target_acceptance, pilot_steps=pilot_steps,
-                       bias_tolerance=bias_tolerance, trace_sink=[] if keep_traces else None)
-    extra = {"nbetas": nbetas} if method == "rlct" else {}
-    value, std_error, reported_nbeta, diagnostics, temperatures = _METHOD_FUNCTIONS[method](
-        model, data, key_method, n=n, nbeta=nbeta, localization=localization, run_options=run_options, **extra)
+                       bias_tolerance=bias_tolerance)
+    outcomes: list = []
+    pack = packing_pays() if pack is None else bool(pack)
+    if method == "llc":
+        split = [jax.random.split(key) for key in keys]
+        datas = [model.sample_data(key_data, n) for key_data, _ in split]
+        nbeta = default_nbeta(n) if nbeta is None else float(nbeta)
+        sinks = [[] for _ in keys] if keep_traces else None
+        runs = _llc_at_jobs(model, datas, [nbeta] * len(keys), [key_method for _, key_method in split],
+                            localization=localization, trace_sinks=sinks, pack=pack, **run_options)
+        seconds = (time.perf_counter() - start_time) / len(keys)
+        for job, (result, run) in enumerate(runs):
+            if isinstance(run, Exception):
+                outcomes.append(run)
+                continue
+            outcomes.append(_result(model, method, _llc_outcome(result, run, nbeta), n=n, localization=localization,
+                                    batch_size=batch_size, exact=exact, seconds=seconds,
+                                    traces=() if sinks is None else tuple(sinks[job]),
+                                    packed_jobs=len(keys) if pack else 1))
+        return outcomes
+    for key in keys:
+        job_start = time.perf_counter() if outcomes else start_time
+        key_data, key_method = jax.random.split(key)
+        data = model.sample_data(key_data, n)
+        sink = [] if keep_traces else None
+        extra = {"nbetas": nbetas} if method == "rlct" else {}
+        try:
+            outcome = _METHOD_FUNCTIONS[method](model, data, key_method, n=n, nbeta=nbeta, localization=localization,
+                                                run_options={**run_options, "trace_sink": sink}, **extra)
+        except (ValueError, FloatingPointError) as error:
+            if len(keys) == 1:
+                raise
+            outcomes.append(error)
+            continue
+        outcomes.append(_result(model, method, outcome, n=n, localization=localization, batch_size=batch_size,
+                                exact=exact, seconds=time.perf_counter() - job_start, traces=tuple(sink or ())))
+    return outcomes
 
+
+def _result(model, method, outcome, *, n, localization, batch_size, exact, seconds, traces, packed_jobs=1):
+    value, std_error, reported_nbeta, diagnostics, temperatures = outcome
     diagnostics["localization"] = float(localization)
     diagnostics["prior"] = type(model.prior).__name__
     diagnostics["batch_size"] = n if batch_size is None else batch_size
     diagnostics["beta"] = reported_nbeta / n
     diagnostics["interval_note"] = INTERVAL_NOTE
+    if packed_jobs > 1:
+        diagnostics["packed_jobs"] = packed_jobs
     exact_value = exact_reason = None
     if exact and method in ("llc", "wbic", "waic", "ti"):
         exact_value, exact_reason = _exact_at(model, reported_nbeta, localization)
@@ -733,6 +931,6 @@ def estimate(
         n=n,
         nbeta=float(reported_nbeta),
         diagnostics=diagnostics,
-        seconds=time.perf_counter() - start_time,
-        traces=tuple(run_options["trace_sink"] or ()),
+        seconds=seconds,
+        traces=traces,
     )

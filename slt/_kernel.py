@@ -62,10 +62,16 @@ class SGLDState(NamedTuple):
 
 
 class SGLDInfo(NamedTuple):
+    """Per step: `loss` L_b(w) at the entering position w, `loss_at_center` L_b(w*), `is_finite`,
+    `mala_acceptance`, and `grad_squared_norm` |∇log p̂_b(w)|² (prior and localisation included),
+    the quantity SGLD's predicted step-size bias needs (`slt._calibration.step_size_bias`).
+    Recorded steps only: `unrecorded_step` leaves the last three fields NaN."""
+
     loss: Float[Array, ""]
     loss_at_center: Float[Array, ""]
     is_finite: Bool[Array, ""]
     mala_acceptance: Float[Array, ""]
+    grad_squared_norm: Float[Array, ""]
 
 
 def mala_log_acceptance(
@@ -131,7 +137,7 @@ def sgld(
     def unrecorded_step(key: PRNGKeyArray, state: SGLDState) -> tuple[SGLDState, SGLDInfo]:
         _, _, loss, proposal, is_finite = transition(key, state)
         skipped = jnp.full((), jnp.nan, dtype=loss.dtype)  # loss at w* and acceptance: recorded steps only
-        return SGLDState(proposal), SGLDInfo(loss, skipped, is_finite, skipped)
+        return SGLDState(proposal), SGLDInfo(loss, skipped, is_finite, skipped, skipped)
 
     def step(key: PRNGKeyArray, state: SGLDState) -> tuple[SGLDState, SGLDInfo]:
         batch, grad, loss, proposal, is_finite = transition(key, state)
@@ -144,6 +150,7 @@ def sgld(
             loss_at_center=posterior.loss_fn(posterior.center, batch),
             is_finite=is_finite,
             mala_acceptance=acceptance,
+            grad_squared_norm=sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(grad)),
         )
         return SGLDState(proposal), info
 

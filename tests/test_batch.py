@@ -388,3 +388,44 @@ def test_a_gpu_request_on_a_ray_cluster_without_gpus_fails_fast(tmp_path):
     with pytest.raises(ValueError, match='device = "gpu" but the Ray cluster has no GPU resources'):
         run_batch(spec, tmp_path / "out", executor="ray")
     assert time.perf_counter() - start < 120  # Ray's own start-up, then no waiting
+
+
+PACK_SPEC = """\
+[defaults]
+sampler = { n = 1000, num_chains = 2, num_draws = 20, pilot_steps = 20, batch_size = 100, exact = false }
+
+[[jobs]]
+model = "normal_crossing"
+params = { powers = [1, 2] }
+seeds = [0, 1, 2, 3, 4]
+"""
+
+
+def test_packed_jobs_resume_with_the_same_pack_mates(tmp_path):
+    """Where packing is on (forced here on CPU), jobs differing only in the seed run as packs cut
+    from the whole job list (pack_size 3: seeds 0-2, then 3-4). A resumed run reruns a pack with a
+    missing job whole, so the missing job's file equals the uninterrupted run's; packed
+    estimates equal the unpacked ones up to float32 rounding."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(PACK_SPEC)
+    jobs = load_spec(spec)
+    summary = run_batch(spec, tmp_path / "packed", pack_size=3, packing=True, save_traces=False)
+    assert (summary.ran, summary.failed) == (5, 0)
+    records = [json.loads((tmp_path / "packed" / "jobs" / f"{job.id}.json").read_text()) for job in jobs]
+    assert [record["packed_with"] for record in records] == [[job.id for job in jobs[:3]]] * 3 + [
+        [job.id for job in jobs[3:]]] * 2
+    assert [record["diagnostics"]["packed_jobs"] for record in records] == [3, 3, 3, 2, 2]
+
+    (tmp_path / "packed" / "jobs" / f"{jobs[1].id}.json").unlink()
+    (tmp_path / "packed" / "results.csv").unlink()
+    summary = run_batch(spec, tmp_path / "packed", resume=True, pack_size=3, packing=True, save_traces=False)
+    assert (summary.ran, summary.skipped) == (1, 4)
+    again = json.loads((tmp_path / "packed" / "jobs" / f"{jobs[1].id}.json").read_text())
+    for key in ("estimate", "std_error", "diagnostics", "packed_with"):
+        assert again[key] == records[1][key], key
+
+    run_batch(spec, tmp_path / "unpacked", pack_size=3, packing=False, save_traces=False)
+    for job, record in zip(jobs, records):
+        unpacked = json.loads((tmp_path / "unpacked" / "jobs" / f"{job.id}.json").read_text())
+        assert "packed_with" not in unpacked
+        assert abs(unpacked["estimate"] - record["estimate"]) < 1e-2 * unpacked["std_error"]  # rounding only

@@ -20,6 +20,7 @@ from slt._driver import (
     make_sampler,
     register_sampler,
     sample,
+    sample_jobs,
     SAMPLERS,
 )
 from slt._kernel import SamplingAlgorithm, sgld
@@ -371,8 +372,13 @@ _DEVICE_SCRIPT = textwrap.dedent(
     posterior = crossing_posterior()
     sampler = make_sampler("sgld", posterior, step_size=1e-3, batch_size=20)
     trace = sample(sampler, posterior.center, jax.random.key(7), **{run!r})
+    from test_driver import _crossing_jobs, PACKED_RUN
+    from slt._driver import sample_jobs
+    packed = sample_jobs(*_crossing_jobs(), **PACKED_RUN)
     print(json.dumps({{"device_count": jax.device_count(), "devices": trace.num_devices,
-                      "loss": trace.loss.tolist(), "positions": trace.positions.tolist()}}))
+                      "loss": trace.loss.tolist(), "positions": trace.positions.tolist(),
+                      "packed_devices": [t.num_devices for t in packed],
+                      "packed_positions": [t.positions.tolist() for t in packed]}}))
     """
 )
 
@@ -392,7 +398,8 @@ def run_with_devices(num_devices: int) -> dict:
 
 
 def test_results_do_not_change_with_the_number_of_devices():
-    """4 simulated CPU devices (6 chains padded to 8) against this process's 1 device, bit for bit."""
+    """4 simulated CPU devices (6 chains padded to 8) against this process's 1 device, bit for bit;
+    the same for packed jobs (3 chains a job padded to 4)."""
     sharded = run_with_devices(4)
     assert sharded["device_count"] == sharded["devices"] == 4
     posterior = crossing_posterior()
@@ -401,6 +408,10 @@ def test_results_do_not_change_with_the_number_of_devices():
     assert trace.num_devices == jax.device_count() == 1
     np.testing.assert_array_equal(np.asarray(sharded["loss"], trace.loss.dtype), trace.loss)
     np.testing.assert_array_equal(np.asarray(sharded["positions"], trace.positions.dtype), trace.positions)
+    # packed jobs: 3 chains per job padded to 4, sharded over the chain axis
+    assert sharded["packed_devices"] == [4, 4, 4]
+    for positions, single in zip(sharded["packed_positions"], sample_jobs(*_crossing_jobs(), **PACKED_RUN)):
+        np.testing.assert_array_equal(np.asarray(positions, single.positions.dtype), single.positions)
 
 
 def test_kernel_and_record_contract_violations_are_named_at_trace_time():
@@ -419,3 +430,67 @@ def test_kernel_and_record_contract_violations_are_named_at_trace_time():
 
 def record_loss_only_as_array(state, info):
     return info.loss
+
+
+# --------------------------------------------------------------------------------------------
+# Packed jobs: several posteriors of one model structure in one compiled call
+
+
+def _crossing_jobs(step_sizes=(1e-3, 5e-4, 2e-3)):
+    """Three jobs of the w1w2 crossing: other data, nβ, centre and step size each."""
+    model = toy_models.get("normal_crossing", powers=(1, 1))
+    samplers, starts, keys = [], [], []
+    for job, step_size in enumerate(step_sizes):
+        data = model.sample_data(jax.random.key(20 + job), 200)
+        posterior = TemperedPosterior(loss_fn=model.loss, data=data, nbeta=50.0 * (job + 1),
+                                      center=model.w_star + 0.01 * job, localization=1.0)
+        samplers.append(make_sampler("sgld", posterior, step_size=step_size, batch_size=20))
+        starts.append(jnp.broadcast_to(model.w_star, (3, 2)) + 0.05 * jnp.arange(3.0)[:, None])
+        keys.append(jax.random.key(40 + job))
+    return samplers, starts, keys
+
+
+PACKED_RUN = dict(num_chains=3, num_steps=40, num_burnin=10, thinning=3, record_positions=True)
+
+
+def test_packed_jobs_equal_their_own_runs_bit_for_bit():
+    """Job j of `sample_jobs` is `sample(samplers[j], ...)`, whatever its pack mates (an
+    elementwise model: the batching over jobs changes no rounding)."""
+    samplers, starts, keys = _crossing_jobs()
+    packed = sample_jobs(samplers, starts, keys, **PACKED_RUN)
+    pair = sample_jobs(samplers[1:], starts[1:], keys[1:], **PACKED_RUN)
+    for job, trace in enumerate(packed):
+        alone = sample(samplers[job], starts[job], keys[job], initial_position_per_chain=True, **PACKED_RUN)
+        np.testing.assert_array_equal(trace.loss, alone.loss)
+        np.testing.assert_array_equal(trace.positions, alone.positions)
+        assert trace.nbeta == alone.nbeta and trace.hyperparameters == alone.hyperparameters
+    for trace, mate in zip(packed[1:], pair):
+        np.testing.assert_array_equal(trace.loss, mate.loss)
+    assert not np.array_equal(packed[0].loss, packed[1].loss)
+
+
+def test_a_diverging_job_does_not_touch_its_pack_mates():
+    samplers, starts, keys = _crossing_jobs(step_sizes=(1e-3, 1e6, 2e-3))
+    packed = sample_jobs(samplers, starts, keys, **PACKED_RUN)
+    assert isinstance(packed[1], NonFiniteError)
+    with pytest.raises(NonFiniteError) as alone:
+        sample(samplers[1], starts[1], keys[1], initial_position_per_chain=True, **PACKED_RUN)
+    assert (packed[1].chain, packed[1].step) == (alone.value.chain, alone.value.step)
+    for job in (0, 2):
+        single = sample(samplers[job], starts[job], keys[job], initial_position_per_chain=True, **PACKED_RUN)
+        np.testing.assert_array_equal(packed[job].loss, single.loss)
+
+
+def test_packed_jobs_must_share_the_kernel_and_shapes():
+    samplers, starts, keys = _crossing_jobs()
+    model = toy_models.get("normal_crossing", powers=(1, 1))
+    other_batch = make_sampler("sgld", samplers[0].operands[0], step_size=1e-3, batch_size=10)
+    with pytest.raises(ValueError, match=r"samplers\[1\] has another kernel"):
+        sample_jobs([samplers[0], other_batch], starts[:2], keys[:2], **PACKED_RUN)
+    bigger = TemperedPosterior(loss_fn=model.loss, data=model.sample_data(jax.random.key(0), 300), nbeta=50.0,
+                               center=model.w_star, localization=1.0)
+    with pytest.raises(ValueError, match=r"samplers\[1\]'s posterior has other shapes"):
+        sample_jobs([samplers[0], make_sampler("sgld", bigger, step_size=1e-3, batch_size=20)], starts[:2], keys[:2],
+                    **PACKED_RUN)
+    with pytest.raises(ValueError, match="one of each per job"):
+        sample_jobs(samplers, starts[:2], keys, **PACKED_RUN)

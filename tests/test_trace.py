@@ -52,7 +52,7 @@ def test_datatree_has_posterior_and_sample_stats_groups(rrr_trace):
     assert set(tree.children) == {"posterior", "sample_stats"}
     posterior, sample_stats = tree["posterior"], tree["sample_stats"]
     assert set(posterior.data_vars) == {"loss", "position.A", "position.B"}
-    assert set(sample_stats.data_vars) == {"loss_at_center", "mala_acceptance"}
+    assert set(sample_stats.data_vars) == {"loss_at_center", "mala_acceptance", "grad_squared_norm"}
     assert posterior["loss"].dims == ("chain", "draw") and posterior["loss"].shape == (3, 10)
     assert posterior["position.A"].shape == (3, 10, 2, 2)
     assert json.loads(tree.attrs["config"])["model"] == "rrr(M=2, H=2, N=2, r=1)"
