@@ -44,6 +44,20 @@ def weighted_least_squares(design: np.ndarray, values: np.ndarray, std_errors: n
     return LinearFit(coefficients, covariance, chi2, dof, p_value)
 
 
+def generalized_least_squares(design: np.ndarray, values: np.ndarray, covariance: np.ndarray) -> LinearFit:
+    """`weighted_least_squares` for correlated values, Cov(y) = `covariance` (symmetric positive
+    definite): whitened by its Cholesky factor L (y' = L⁻¹y, X' = L⁻¹X), which turns it into unit
+    weights, so θ̂ = (Xᵀ C⁻¹ X)⁻¹ Xᵀ C⁻¹ y, Cov(θ̂) = (Xᵀ C⁻¹ X)⁻¹ and χ² = rᵀ C⁻¹ r."""
+    covariance = np.asarray(covariance, dtype=np.float64)
+    try:
+        factor = np.linalg.cholesky(covariance)
+    except np.linalg.LinAlgError:
+        raise ValueError("the covariance of the values must be symmetric positive definite") from None
+    whitened_design = np.linalg.solve(factor, np.asarray(design, dtype=np.float64))
+    whitened_values = np.linalg.solve(factor, np.asarray(values, dtype=np.float64))
+    return weighted_least_squares(whitened_design, whitened_values, np.ones(whitened_values.size))
+
+
 def shape_warning(fit: LinearFit, what: str, threshold: float = 1e-3) -> str:
     """A warning when the fit's χ² rejects the model shape at level `threshold`."""
     if fit.dof > 0 and fit.p_value < threshold:

@@ -39,7 +39,7 @@ import numpy as np
 from jaxtyping import ArrayLike, Float
 
 from estimators._diagnostics import Diagnostics, check_vector, format_estimate, no_trace_diagnostics
-from estimators._fit import shape_warning, weighted_least_squares
+from estimators._fit import generalized_least_squares, shape_warning, weighted_least_squares
 
 
 class MultiplicityFit(NamedTuple):
@@ -100,6 +100,7 @@ def fit_rlct_multiplicity(
     *,
     second_order: bool = False,
     max_multiplicity: int = 6,
+    llc_correlation: Float[ArrayLike, "k k"] | None = None,
 ) -> MultiplicityFit:
     r"""Fit λ̂(t) = λ − (m − 1)/log t [+ b/log² t] to LLC estimates at inverse temperatures t = nβ.
 
@@ -113,28 +114,53 @@ def fit_rlct_multiplicity(
     nbetas : t_k = n β_k > 1 (several, spread over as many decades of t as possible).
     llc_means, llc_std_errors : λ̂(t_k) and its standard error (from `llc`).
     second_order : also fit the b/log² t term (needs >= 3 temperatures and a wide range of t).
+    llc_correlation : the correlation matrix R of the λ̂(t_k) (None: independent). With runs that
+        share their random numbers across temperatures (the same chain keys, noise and
+        minibatches at every t), neighbouring λ̂(t_k) are correlated about 0.95 (measured on
+        w1²w2⁴, 16 chains: 0.94–0.97, against 0.09–0.42 with independent keys) and their
+        differences, which set m and the extrapolation, are far better determined than each
+        value: every fit is then generalised least squares with Cov = D R D, D = diag(σ_k), and
+        χ² = rᵀ Cov⁻¹ r.
 
     Limitations
     -----------
     1/log t changes slowly: separating λ from m needs t spread over decades (e.g. 1e2 to 1e6),
     and with `second_order` the three coefficients are strongly correlated (see `covariance`).
     Without `second_order` the neglected c/log² t term biases λ by about 0.02 for the normal
-    crossing over t = 1e2..1e6 (−0.019 with m fitted, +0.021 with m = 2 held), several error bars. Points are treated as independent (separate runs per t).
+    crossing over t = 1e2..1e6 (−0.019 with m fitted, +0.021 with m = 2 held), several error bars.
+    Points are independent unless `llc_correlation` is given. Correlated points make the fit
+    trust the shape of λ̂(t) more, which helps only where the shape is right: as `slt.estimate`'s
+    rlct default (shared random numbers, R from batch means) it made the registry table worse
+    (`benchmarks/accuracy.py --method rlct`: median error 16.2 % against 13.0 %, 14 against 17 of
+    36 within 10 %, coverage 56 % against 72 %), since precise differences expose trends the
+    shapes do not model (the t^(−g) approach, the data set's own λ_n(t), SGLD bias growing with t),
+    so `slt.estimate` keeps independent temperatures.
     """
     nbetas = check_vector(nbetas, "nbetas", positive=True)
     means = check_vector(llc_means, "llc_means", length=nbetas.size)
     std_errors = check_vector(llc_std_errors, "llc_std_errors", length=nbetas.size, positive=True)
     if np.any(nbetas <= 1):
         raise ValueError(f"nbetas must be > 1 (log t > 0), got {nbetas.tolist()}")
+    if llc_correlation is None:
+        solve = lambda design, values: weighted_least_squares(design, values, std_errors)
+    else:
+        correlation = np.asarray(llc_correlation, dtype=np.float64)
+        if correlation.shape != (nbetas.size, nbetas.size) or not np.all(np.isfinite(correlation)):
+            raise ValueError(f"llc_correlation must be a finite {nbetas.size}×{nbetas.size} matrix, got shape "
+                             f"{correlation.shape}")
+        if not np.allclose(correlation, correlation.T) or not np.allclose(np.diag(correlation), 1.0):
+            raise ValueError("llc_correlation must be symmetric with ones on the diagonal")
+        covariance = correlation * np.outer(std_errors, std_errors)
+        solve = lambda design, values: generalized_least_squares(design, values, covariance)
     inverse_log = 1.0 / np.log(nbetas)
     columns = [np.ones_like(nbetas), -inverse_log] + ([inverse_log**2] if second_order else [])
     design = np.stack(columns, axis=1)
-    fit = weighted_least_squares(design, means, std_errors)
+    fit = solve(design, means)
     rlct, excess = fit.coefficients[:2]
     rlct_se, multiplicity_se = np.sqrt(np.diag(fit.covariance)[:2])
     multiplicity = 1.0 + excess
 
-    fixed = _fixed_multiplicity_fits(inverse_log, means, std_errors, max_multiplicity)
+    fixed = _fixed_multiplicity_fits(inverse_log, means, solve, max_multiplicity)
     integer_m = min(range(1, max_multiplicity + 1), key=lambda m: fixed[m, second_order].chi2)
     integer_fit = fixed[integer_m, second_order]
     averaged, averaged_se, weights = _model_average(fixed, inverse_log.size)
@@ -167,15 +193,16 @@ def fit_rlct_multiplicity(
     )
 
 
-def _fixed_multiplicity_fits(inverse_log, means, std_errors, max_multiplicity: int) -> dict:
-    """{(m, with_b): fit of λ − (m−1)/log t [+ b/log² t] with m held fixed}, m = 1..max_multiplicity."""
+def _fixed_multiplicity_fits(inverse_log, means, solve, max_multiplicity: int) -> dict:
+    """{(m, with_b): fit of λ − (m−1)/log t [+ b/log² t] with m held fixed}, m = 1..max_multiplicity,
+    each by `solve(design, values)` (weighted or generalised least squares)."""
     fits = {}
     for m in range(1, max_multiplicity + 1):
         shifted = means + (m - 1) * inverse_log
         for with_b in (False, True):
             columns = [np.ones_like(inverse_log)] + ([inverse_log**2] if with_b else [])
             if len(columns) <= inverse_log.size:
-                fits[m, with_b] = weighted_least_squares(np.stack(columns, axis=1), shifted, std_errors)
+                fits[m, with_b] = solve(np.stack(columns, axis=1), shifted)
     return fits
 
 

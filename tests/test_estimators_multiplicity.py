@@ -153,3 +153,37 @@ def test_model_average_concentrates_on_the_true_shape_without_noise_to_speak_of(
     best = max(fit.model_weights, key=lambda item: item[1])
     assert best[0] == "m=2+b" and best[1] > 0.9
     assert abs(fit.averaged_rlct - 0.5) < 0.01
+
+
+def test_correlated_llcs_are_fitted_by_generalised_least_squares():
+    """Exact λ(t) of w1²w2² (m = 2) at the default rlct temperatures with 2 % noise correlated
+    0.96^|i−j| between temperatures (what shared random numbers give: 0.94–0.97 measured between
+    neighbours), 300 replications. With the correlation the model-averaged λ is closer to the
+    truth than the fit that takes the points as independent (measured: median error 0.011
+    against 0.020) and its interval holds λ at >= 85 % (measured 94 %); the independent fit
+    over-covers (its error bar counts the shared shift as noise of every point). A planted bug, a
+    wrong correlation (−0.2 off the diagonal), loses the gain (measured median 0.027)."""
+    nbetas = np.geomspace(100, 3000, 5)
+    model, exact = _exact_curve(("normal_crossing", {"powers": (1, 1)}), nbetas)
+    truth = float(model.true_rlct)
+    index = np.arange(nbetas.size)
+    correlation = 0.96 ** np.abs(np.subtract.outer(index, index))
+    errors = 0.02 * exact
+    factor = np.linalg.cholesky(correlation * np.outer(errors, errors))
+    rng = np.random.default_rng(7)
+    anti = np.where(np.eye(nbetas.size, dtype=bool), 1.0, -0.2)
+    outcome = {"gls": [], "independent": [], "planted": []}
+    for _ in range(300):
+        values = exact + factor @ rng.standard_normal(nbetas.size)
+        for label, matrix in (("gls", correlation), ("independent", None), ("planted", anti)):
+            fit = fit_rlct_multiplicity(nbetas, values, errors, second_order=True, llc_correlation=matrix)
+            outcome[label].append((abs(fit.averaged_rlct - truth), fit.averaged_rlct_std_error))
+    median = {label: np.median([e for e, _ in rows]) for label, rows in outcome.items()}
+    coverage = {label: np.mean([e < 1.96 * s for e, s in rows]) for label, rows in outcome.items()}
+    assert median["gls"] < 0.7 * median["independent"], median
+    assert coverage["gls"] >= 0.85, coverage
+    assert not median["planted"] < 0.7 * median["independent"], median
+    with pytest.raises(ValueError, match="symmetric with ones on the diagonal"):
+        fit_rlct_multiplicity(nbetas, exact, errors, llc_correlation=correlation * 0.5)
+    with pytest.raises(ValueError, match="positive definite"):
+        fit_rlct_multiplicity(nbetas, exact, errors, llc_correlation=np.ones((5, 5)))
