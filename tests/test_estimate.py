@@ -321,7 +321,9 @@ def test_waic_singular_fluctuation_of_a_regular_model_is_half_the_dimension(monk
 def test_a_heavy_tailed_gradient_marks_the_result_unreliable():
     """Prior |w1 w2| e^{−|w|²/2} on w1²w2²: E|∇log φ|² = ∫ 1/w² |w| dw is infinite, so the predicted
     SGLD bias is meaningless (this run's λ̂ is far above the exact λ(t) = 0.858); a Gaussian-prior
-    regular model with the same settings is not flagged."""
+    regular model with the same settings is not flagged. The check is a screen, not a test with a
+    rate: over all draws it measured 0.32, 0.04 and 0.48 on seeds 0–2 of the heavy model (seed 1
+    missed) against at most 0.05 on 7 runs of two light-tailed models (`MAX_GRADIENT_SHARE`)."""
     heavy = estimate(toy_models.get("normal_crossing", powers=(1, 1), prior_powers=(1, 1)), "llc",
                      key=jax.random.key(0), exact=False)
     assert heavy.diagnostics["largest_gradient_share"] > 0.25
