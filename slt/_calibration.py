@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from slt._driver import vmap_over_jobs
+from slt._driver import stack_jobs, vmap_over_jobs
 from slt._kernel import all_finite, mala_log_acceptance
 from slt._posterior import Params, TemperedPosterior, langevin_step
 
@@ -162,8 +162,7 @@ def calibrate_step_sizes(
                       for p in posteriors])
     exponents = np.arange(num_candidates) - 11
     candidates = bases[:, None] * 2.0 ** exponents  # [jobs, candidates]
-    stack = lambda trees: jax.tree_util.tree_map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves]), *trees)
-    stacked_posteriors, stacked_positions, stacked_keys = stack(posteriors), stack(positions), jnp.stack(keys)
+    stacked_posteriors, stacked_positions, stacked_keys = stack_jobs(posteriors), stack_jobs(positions), jnp.stack(keys)
     measured: list[dict[int, float]] = [{} for _ in range(num_jobs)]
     # invariant per job: candidates[passing] passes, candidates[failing] fails
     passing, failing = np.full(num_jobs, -1), np.full(num_jobs, num_candidates)
@@ -240,10 +239,9 @@ def pilot_gradient_statistics_jobs(posteriors: Sequence[TemperedPosterior], posi
                                    keys: Sequence[PRNGKeyArray], *, batch_size: int | None,
                                    step_sizes: Sequence[float], num_steps: int) -> list[GradientStatistics]:
     """`pilot_gradient_statistics` for J posteriors of one model structure in one compiled call."""
-    stack = lambda trees: jax.tree_util.tree_map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves]), *trees)
     num_chains = jax.tree_util.tree_leaves(positions[0])[0].shape[0]
     chain_keys = jnp.stack([jax.random.split(key, num_chains) for key in keys])
-    squared, gap = _pilot_gradient_statistics_jobs(stack(posteriors), stack(positions), chain_keys,
+    squared, gap = _pilot_gradient_statistics_jobs(stack_jobs(posteriors), stack_jobs(positions), chain_keys,
                                                    jnp.asarray(step_sizes, dtype=jnp.float32), batch_size=batch_size,
                                                    num_steps=num_steps)
     return [GradientStatistics(float(s), float(g)) for s, g in zip(np.asarray(squared), np.asarray(gap))]

@@ -326,6 +326,11 @@ def vmap_over_jobs(function: Callable, in_axes: tuple) -> Callable:
     return over_jobs
 
 
+def stack_jobs(trees: Sequence[PyTree]) -> PyTree:
+    """One pytree whose leaves stack the jobs' leaves on a new leading job axis."""
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack([jnp.asarray(leaf) for leaf in leaves]), *trees)
+
+
 def _over_chains(function: Callable, mesh: Mesh | None, num_chain_arguments: int, jobs: bool = False) -> Callable:
     """vmap `function` over the leading axis of its first `num_chain_arguments` arguments
     (the rest are shared), and with a mesh shard that axis over the devices.
@@ -612,10 +617,9 @@ def sample_jobs(
     mesh = _chain_mesh()
     num_devices = 1 if mesh is None else mesh.size
     padded = ceil(num_chains / num_devices) * num_devices
-    stack = lambda trees: jax.tree_util.tree_map(lambda *leaves: jnp.stack([jnp.asarray(x) for x in leaves]), *trees)
     chain_keys = _pad_chains(jnp.stack(chain_keys), padded, axis=1)
-    positions = _pad_chains(stack(initial_positions), padded, axis=1)
-    operands = stack([sampler.operands for sampler in samplers])
+    positions = _pad_chains(stack_jobs(initial_positions), padded, axis=1)
+    operands = stack_jobs([sampler.operands for sampler in samplers])
     first_nonfinite = jnp.full((len(samplers), padded), -1, dtype=jnp.int32)
     if mesh is not None:
         sharding = NamedSharding(mesh, PartitionSpec(None, CHAIN_AXIS))

@@ -65,6 +65,7 @@ with a sign set by the data (K = w⁴/2 at t = 1000: +13.5 % at n = 10⁵, +4 % 
 The `rlct` fit removes the (m−1)/log t term but not power-law corrections a t^(−g) (m = 1).
 """
 
+import functools
 import inspect
 import math
 import time
@@ -306,12 +307,12 @@ def _sgld_runs(posteriors, initial_positions, keys, *, batch_size, num_chains, n
                                                 batch_size=batch_size, step_sizes=[e / 4 for e in mala_step_sizes],
                                                 num_steps=4 * pilot_steps)
         step_sizes = []
-        for calibration, mala_step_size, pilot in zip(calibrations, mala_step_sizes, pilots):
+        for job, (calibration, mala_step_size, pilot) in enumerate(zip(calibrations, mala_step_sizes, pilots)):
             bias_step_size = bias_tolerance * mala_step_size / max(step_size_bias(mala_step_size, pilot, bias_floor),
                                                                    1e-300)
             chosen = min(mala_step_size, bias_step_size)
             step_sizes.append(chosen)
-            records[len(step_sizes) - 1] = {
+            records[job] = {
                 **calibration._replace(step_size=float(chosen)).to_json(), "mala_step_size": mala_step_size,
                 "bias_step_size": bias_step_size, "bias_tolerance": bias_tolerance,
                 "pilot_mean_squared_gradient": pilot.mean_squared_gradient,
@@ -441,14 +442,6 @@ def _exact_at(model, nbeta: float, localization: float) -> tuple[float | None, s
 
 # --------------------------------------------------------------------------------------------
 # The methods
-
-
-def _llc_at(model, data, nbeta, key, *, localization, **run_options):
-    """λ̂(nβ) and its run; raises the run's error."""
-    result, run = _llc_at_jobs(model, [data], [nbeta], [key], localization=localization, **run_options)[0]
-    if isinstance(run, Exception):
-        raise run
-    return result, run
 
 
 def _llc_at_jobs(model, datas, nbetas, keys, *, localization, trace_sink=None, trace_sinks=None, pack=None,
@@ -859,6 +852,7 @@ def _estimate_jobs(model, method, keys, *, pack=None, n, num_chains, num_draws, 
                        bias_tolerance=bias_tolerance)
     outcomes: list = []
     pack = packing_pays() if pack is None else bool(pack)
+    exact_at = functools.cache(lambda t: _exact_at(model, t, localization))  # one quadrature per t, not per job
     if method == "llc":
         split = [jax.random.split(key) for key in keys]
         datas = [model.sample_data(key_data, n) for key_data, _ in split]
@@ -872,7 +866,7 @@ def _estimate_jobs(model, method, keys, *, pack=None, n, num_chains, num_draws, 
                 outcomes.append(run)
                 continue
             outcomes.append(_result(model, method, _llc_outcome(result, run, nbeta), n=n, localization=localization,
-                                    batch_size=batch_size, exact=exact, seconds=seconds,
+                                    batch_size=batch_size, exact=exact, exact_at=exact_at, seconds=seconds,
                                     traces=() if sinks is None else tuple(sinks[job]),
                                     packed_jobs=len(keys) if pack else 1))
         return outcomes
@@ -891,11 +885,12 @@ def _estimate_jobs(model, method, keys, *, pack=None, n, num_chains, num_draws, 
             outcomes.append(error)
             continue
         outcomes.append(_result(model, method, outcome, n=n, localization=localization, batch_size=batch_size,
-                                exact=exact, seconds=time.perf_counter() - job_start, traces=tuple(sink or ())))
+                                exact=exact, exact_at=exact_at, seconds=time.perf_counter() - job_start,
+                                traces=tuple(sink or ())))
     return outcomes
 
 
-def _result(model, method, outcome, *, n, localization, batch_size, exact, seconds, traces, packed_jobs=1):
+def _result(model, method, outcome, *, n, localization, batch_size, exact, exact_at, seconds, traces, packed_jobs=1):
     value, std_error, reported_nbeta, diagnostics, temperatures = outcome
     diagnostics["localization"] = float(localization)
     diagnostics["prior"] = type(model.prior).__name__
@@ -906,11 +901,11 @@ def _result(model, method, outcome, *, n, localization, batch_size, exact, secon
         diagnostics["packed_jobs"] = packed_jobs
     exact_value = exact_reason = None
     if exact and method in ("llc", "wbic", "waic", "ti"):
-        exact_value, exact_reason = _exact_at(model, reported_nbeta, localization)
+        exact_value, exact_reason = exact_at(float(reported_nbeta))
     if exact and method == "ti" and exact_reason is None:
         diagnostics["exact_free_energy_minus_n_loss"] = -toy_models.tempered_density_grid(model, float(n)).log_partition
     elif exact and method == "rlct":
-        values = [_exact_at(model, float(t), localization) for t in temperatures]
+        values = [exact_at(float(t)) for t in temperatures]
         exact_reason = values[0][1]
         if exact_reason is None:
             diagnostics["exact_per_temperature"] = [v for v, _ in values]
