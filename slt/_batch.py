@@ -592,10 +592,8 @@ def run_jobs(configs: Sequence[Mapping[str, Any]], git_revision: str | None = No
     bits depend on its pack mates."""
     start = time.perf_counter()
     first = configs[0]
-    shared = {key: value for key, value in first.items() if key != "seed"}
-    for config in configs[1:]:
-        if {key: value for key, value in config.items() if key != "seed"} != shared:
-            raise ValueError("run_jobs: the configs must differ only in their seed")
+    if any(_without_seed(config) != _without_seed(first) for config in configs[1:]):
+        raise ValueError("run_jobs: the configs must differ only in their seed")
     check_device(first["device"])
     sampler = dict(first["sampler"])
     if sampler["batch_size"] == "full":
@@ -610,9 +608,10 @@ def run_jobs(configs: Sequence[Mapping[str, Any]], git_revision: str | None = No
     except (ValueError, FloatingPointError) as error:  # refused settings: every job of the pack fails alike
         outcomes = [error] * len(configs)
     seconds = (time.perf_counter() - start) / len(configs)
-    ids = [config_hash(config)[:16] for config in configs]
+    digests = [config_hash(config) for config in configs]
+    ids = [digest[:16] for digest in digests]
     records = []
-    for config, outcome in zip(configs, outcomes):
+    for config, digest, outcome in zip(configs, digests, outcomes):
         record: dict[str, Any] = {"batch_format": RESULT_FORMAT}
         if isinstance(outcome, Exception):
             record.update(status="failed", error=f"{type(outcome).__name__}: {outcome}",
@@ -622,7 +621,6 @@ def run_jobs(configs: Sequence[Mapping[str, Any]], git_revision: str | None = No
             record.update(status="ok", error=None)
             if keep_traces:
                 record["_traces"] = list(outcome.traces)
-        digest = config_hash(config)
         record.update(
             id=digest[:16], config_hash=digest, config=_jsonable(dict(config)), seed=config["seed"],
             git_revision=git_revision, versions=package_versions(), backend=jax.default_backend(),
@@ -840,16 +838,22 @@ def _chunks(jobs: Sequence[Job], chunk_size: int) -> list[list[Job]]:
     chunks of at most `chunk_size`."""
     groups: dict[str, list[Job]] = {}
     for job in jobs:
-        shape = canonical_json({key: value for key, value in job.config.items() if key != "seed"})
-        groups.setdefault(shape, []).append(job)
+        groups.setdefault(canonical_json(_without_seed(job.config)), []).append(job)
     return [group[i:i + chunk_size] for group in groups.values() for i in range(0, len(group), chunk_size)]
 
 
+def _without_seed(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What jobs that can share compiled code (and a pack) have in common: the config but the seed."""
+    return {key: value for key, value in config.items() if key != "seed"}
+
+
 def _tasks(packs: Sequence[list[Job]], chunk_size: int) -> list[list[list[Job]]]:
-    """Consecutive packs joined into Ray tasks of about `chunk_size` jobs (at least one pack each)."""
+    """Consecutive packs of one config (but the seed) joined into Ray tasks of about `chunk_size`
+    jobs, at least one pack each: a task's device request and packing follow its first job."""
     tasks: list[list[list[Job]]] = []
     for jobs in packs:
-        if tasks and sum(map(len, tasks[-1])) + len(jobs) <= chunk_size:
+        if (tasks and sum(map(len, tasks[-1])) + len(jobs) <= chunk_size
+                and _without_seed(tasks[-1][0][0].config) == _without_seed(jobs[0].config)):
             tasks[-1].append(jobs)
         else:
             tasks.append([jobs])

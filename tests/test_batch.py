@@ -429,3 +429,15 @@ def test_packed_jobs_resume_with_the_same_pack_mates(tmp_path):
         unpacked = json.loads((tmp_path / "unpacked" / "jobs" / f"{job.id}.json").read_text())
         assert "packed_with" not in unpacked
         assert abs(unpacked["estimate"] - record["estimate"]) < 1e-2 * unpacked["std_error"]  # rounding only
+
+
+def test_ray_tasks_never_mix_jobs_of_different_configs():
+    """A Ray task asks for a GPU and decides packing from its first job, so its packs must share
+    the config but the seed: a "gpu" pack is never joined to a "cpu" one."""
+    spec = {"defaults": {"seeds": [0, 1, 2], "sampler": {"n": 1000}},
+            "jobs": [{"model": "regular", "params": {"d": 1}, "device": "cpu"},
+                     {"model": "regular", "params": {"d": 1}, "device": "gpu"}]}
+    packs = _batch._chunks(parse_spec(spec), 2)
+    assert [len(jobs) for jobs in packs] == [2, 1, 2, 1]
+    tasks = _batch._tasks(packs, 10)
+    assert [[job.config["device"] for jobs in task for job in jobs] for task in tasks] == [["cpu"] * 3, ["gpu"] * 3]
