@@ -117,7 +117,8 @@ def fit_rlct_multiplicity(
     llc_correlation : the correlation matrix R of the λ̂(t_k) (None: independent). With runs that
         share their random numbers across temperatures (the same chain keys, noise and
         minibatches at every t), neighbouring λ̂(t_k) are correlated about 0.95 (measured on
-        w1²w2⁴, 16 chains: 0.94–0.97, against 0.09–0.42 with independent keys) and their
+        w1²w2⁴, 16 chains: 0.94–0.97, against 0.09–0.42 with independent keys;
+        `benchmarks/rlct_common_random_numbers.py`) and their
         differences, which set m and the extrapolation, are far better determined than each
         value: every fit is then generalised least squares with Cov = D R D, D = diag(σ_k), and
         χ² = rᵀ Cov⁻¹ r.

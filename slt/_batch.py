@@ -104,9 +104,9 @@ jobs runs as one `slt.estimate_many` call: every stage of all its jobs (each cal
 the gradient pilot, each chunk of the main run) is one compiled call, `vmap` over jobs of `vmap`
 over chains with the chains sharded over the local devices, so 32 small jobs cost the dispatches
 of one and fill the accelerator. A packed job's numbers differ from its unpacked run in the last
-float32 bits (the batched products round differently, and the chain carries that along: relative
-differences about 1e-5 in ε and 1e-4 standard errors in λ̂), and they depend on the pack's
-other members. So packs are cut from the whole job list, never from the unfinished jobs, and a
+float32 bits (the batched products round differently, and the chain carries that along; far
+below the Monte-Carlo error, and tested within 0.01 standard errors), and they depend on the
+pack's other members. So packs are cut from the whole job list, never from the unfinished jobs, and a
 resumed run reruns a pack with any missing job whole (writing only the missing files): resumed
 and uninterrupted runs agree bit for bit. Packed records list their pack in ``packed_with``. On
 a CPU the jobs of a pack run one after another (the same numbers as single jobs): there packing

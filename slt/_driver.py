@@ -312,8 +312,9 @@ def _chunk_lengths(total: int, chunk: int) -> list[int]:
 def vmap_over_jobs(function: Callable, in_axes: tuple) -> Callable:
     """`jax.vmap(function, in_axes)` over a leading job axis (in_axes 0 or None per argument),
     except that one job is run unbatched (its axis squeezed, then restored): a job axis of
-    size 1 compiles to the same program as a plain call, which XLA compiles 2–3 times faster
-    than the nested vmap (measured: 2.9 s against 9.1 s for SGLD's recording phase)."""
+    size 1 compiles to the same program as a plain call, and XLA compiles the nested vmap much
+    more slowly (the cold rounds of `benchmarks/batch_speed.py --compare-packing` take 1.7–2.3
+    times as long packed)."""
 
     def over_jobs(*args):
         batched = [a for a, axis in zip(args, in_axes) if axis == 0]

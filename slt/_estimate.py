@@ -104,7 +104,8 @@ MAX_PREDICTED_STEP_SIZE_BIAS = 0.1  # above this on the run's own draws the resu
 # the predicted bias) is not estimable. Measured over all draws (4 chains × 1000–2000): 0.32,
 # 0.04, 0.48 on w1²w2² with prior |w1 w2| (seeds 0–2; a miss on seed 1), 0.013–0.050 on w1²w2⁴ at
 # nβ = 100 (5 seeds), 0.002 on regular(d=2). Over 512 of the draws, as first built, it was far
-# noisier: 0.07–0.61 on the first model and up to 0.29 (a false alarm) on the second.
+# noisier: 0.07–0.61 on the first model and up to 0.29 (a false alarm) on the second
+# (`benchmarks/heavy_tail_screen.py`).
 MAX_GRADIENT_SHARE = 0.25
 INTERVAL_Z = 1.96  # the reported interval is estimate ± 1.96 standard errors (95 %)
 
@@ -241,7 +242,7 @@ def packing_pays() -> bool:
     """Whether to pack jobs into one compiled call by default: on accelerators, not on CPU.
 
     On a CPU the work is the same either way; XLA compiles the nested vmap over jobs and chains
-    2–3 times slower, and its code for the batched minibatch gathers is slower at large batches.
+    more slowly, and its code for the batched minibatch gathers is slower at large batches.
     Measured on a 2-core CPU (`benchmarks/batch_speed.py --compare-packing`, 40 llc jobs of 5
     models, 8 seeds each, n = 20000, 2 chains × 500 draws): with minibatch 100, 92 s cold packed
     against 43 s one at a time, and 1.16× the jobs per minute warm; with minibatch 1000, 60 s
