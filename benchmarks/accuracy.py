@@ -107,7 +107,9 @@ def fmt(value, spec=".3g"):
 
 def markdown(rows, summary, command, method) -> str:
     lines = [
-        f"# Accuracy of `slt estimate --method {method}` (default settings)",
+        f"# Accuracy of `slt estimate --method {method}` "
+        + ("(default settings)" if not any(flag in command for flag in ("--population", "--chains", "--batch-size"))
+           else "(the settings in the command)"),
         "",
         f"Command: `{command}`  ",
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, jax {jax.__version__}, {platform.python_version()}",
@@ -155,7 +157,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-dimension", type=int, default=100)
     parser.add_argument("--out", default=RESULTS)
+    parser.add_argument("--population", action="store_true",
+                        help="sample the population posterior (estimate(..., population=True); llc and rlct)")
+    parser.add_argument("--chains", type=int, default=None, help="num_chains (default: estimate's)")
+    parser.add_argument("--batch-size", type=int, default=None, help="batch_size (default: estimate's)")
     args = parser.parse_args(argv)
+    settings = {name: value for name, value in (("num_chains", args.chains), ("batch_size", args.batch_size))
+                if value is not None}
+    if args.population:
+        settings["population"] = True
     models = [m for m in toy_models.catalogue() if m.dimension <= args.max_dimension]
     if args.quick:
         models = [m for m in models if m.label in QUICK]
@@ -164,9 +174,9 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     for index, model in enumerate(models):
         model_key = jax.random.fold_in(key, index)
-        result = estimate(model, args.method, key=model_key)
+        result = estimate(model, args.method, key=model_key, **settings)
         empirical = None
-        if args.method == "llc":  # `estimate` draws its data with the first half of its key
+        if args.method == "llc" and not args.population:  # `estimate` draws its data with the first half of its key
             empirical = empirical_lambda_t(model, model.sample_data(jax.random.split(model_key)[0], result.n), result.nbeta)
         row = row_for(model, result, empirical)
         rows.append(row)
@@ -176,9 +186,14 @@ def main(argv=None) -> int:
               f"({row['seconds']:.0f} s)", flush=True)
     summary = summarise(rows)
     command = "python benchmarks/accuracy.py" + (" --quick" if args.quick else "") + (
-        f" --method {args.method}" if args.method != "llc" else "") + (f" --seed {args.seed}" if args.seed else "")
+        f" --method {args.method}" if args.method != "llc" else "") + (f" --seed {args.seed}" if args.seed else "") + (
+        " --population" if args.population else "") + (f" --chains {args.chains}" if args.chains else "") + (
+        f" --batch-size {args.batch_size}" if args.batch_size else "")
     os.makedirs(args.out, exist_ok=True)
-    stem = os.path.join(args.out, f"accuracy{'_quick' if args.quick else ''}_{args.method}")
+    stem = os.path.join(args.out, f"accuracy{'_quick' if args.quick else ''}_{args.method}"
+                                  f"{'_population' if args.population else ''}"
+                                  f"{f'_chains{args.chains}' if args.chains else ''}"
+                                  f"{f'_b{args.batch_size}' if args.batch_size else ''}")
     with open(stem + ".md", "w") as handle:
         handle.write(markdown(rows, summary, command, args.method))
     with open(stem + ".csv", "w", newline="") as handle:

@@ -1,10 +1,11 @@
 """How well can λ be extrapolated from LLCs at several temperatures? A study on exact λ(t).
 
     .venv/bin/python benchmarks/rlct_fit_study.py        # about a minute; no sampling
+    .venv/bin/python benchmarks/rlct_fit_study.py --population   # rlct's population temperatures
 
 For every registry model with d <= 2 the exact population-limit λ(t) = t E_t[K]
 (`toy_models.finite_temperature_rlct`, quadrature) at `slt.estimate`'s default rlct temperatures
-(5 values of t from 100 to 3000) plays the part of the LLC estimates, with Gaussian noise of a
+(5 values of t from 100 to 3000; with --population the 7 from 100 to 30 000) plays the part of the LLC estimates, with Gaussian noise of a
 given relative size added (200 replications per model and noise level, seed 0). Each noisy
 curve goes through `estimators.fit_rlct_multiplicity(second_order=True)`, and the table gives,
 for the best-integer-m fit and for the model-averaged λ (what `slt estimate --method rlct`
@@ -17,6 +18,7 @@ extrapolation's error grows with the noise of each temperature's LLC. Writes
 benchmarks/results/rlct_fit_study.{md,json}.
 """
 
+import argparse
 import json
 import os
 import sys
@@ -32,8 +34,13 @@ REPLICATIONS = 200
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 
-def main() -> int:
-    nbetas = default_rlct_nbetas(1_000_000)
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--population", action="store_true",
+                        help="the temperatures of `estimate(..., method='rlct', population=True)`")
+    args = parser.parse_args(argv)
+    nbetas = default_rlct_nbetas(1_000_000, population=args.population)
+    suffix = "_population" if args.population else ""
     curves = []
     for model in toy_models.catalogue():
         if model.dimension > 2 or model.true_rlct is None:
@@ -68,7 +75,7 @@ def main() -> int:
     lines = [
         "# Extrapolating λ from LLCs at t = " + ", ".join(f"{t:.0f}" for t in nbetas),
         "",
-        "Command: `python benchmarks/rlct_fit_study.py`. Exact λ(t) of the "
+        f"Command: `python benchmarks/rlct_fit_study.py{' --population' if args.population else ''}`. Exact λ(t) of the "
         f"{len(curves)} registry models with d <= 2, relative Gaussian noise per temperature, "
         f"{REPLICATIONS} replications per model and noise level (1 at noise 0).",
         "",
@@ -82,9 +89,9 @@ def main() -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, "rlct_fit_study.md"), "w") as handle:
+    with open(os.path.join(RESULTS, f"rlct_fit_study{suffix}.md"), "w") as handle:
         handle.write(text)
-    with open(os.path.join(RESULTS, "rlct_fit_study.json"), "w") as handle:
+    with open(os.path.join(RESULTS, f"rlct_fit_study{suffix}.json"), "w") as handle:
         json.dump({"nbetas": nbetas.tolist(), "models": [c[0] for c in curves], "rows": rows}, handle, indent=1)
     return 0
 

@@ -82,6 +82,11 @@ def llc(
     estimate = mean_and_mcse(differences)
     per_chain = differences.mean(axis=1)
     diagnostics = trace_diagnostics(differences, rhat_threshold=rhat_threshold, min_ess=min_ess)
+    if not estimate.std_error > 0:
+        diagnostics = diagnostics.with_reasons(
+            "the scaled loss gap nβ (L(w) − L(w*)) is the same at every draw: the chains did not move the loss "
+            "(stuck, or the loss does not depend on the parameters near w*), so there is no error bar"
+        )
     if estimate.mean < 0:
         diagnostics = diagnostics.with_reasons(
             f"negative estimate {estimate.mean:.3g}: the loss averaged below L(w*), so w* is not a local minimum "

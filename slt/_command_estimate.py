@@ -28,6 +28,9 @@ def register(subparsers) -> None:
     parser.add_argument("--chains", type=int, default=4, help="chains per temperature (default 4)")
     parser.add_argument("--draws", type=int, default=1000, help="recorded draws per chain (default 1000)")
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    parser.add_argument("--population", action="store_true",
+                        help="llc and rlct: sample the population posterior exp(−t K) with fresh minibatches "
+                             "(no data-set fluctuation; t not bounded by n)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(run=run)
 
@@ -38,7 +41,7 @@ def run(args) -> int:
     params = toy_models.parse_assignments(args.family, args.assignments)
     model = toy_models.get(args.family, **params)
     result = estimate(model, args.method, key=jax.random.key(args.seed), n=args.n, num_chains=args.chains,
-                      num_draws=args.draws)
+                      num_draws=args.draws, population=args.population)
     if args.json:
         print(json.dumps({**result.to_json(), "seed": args.seed}, allow_nan=False))
     else:

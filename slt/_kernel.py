@@ -121,7 +121,7 @@ def sgld(
     """
     step_size = check_step_size(step_size)
     batch_size = check_batch_size(batch_size, posterior.num_data)
-    full_batch = batch_size == posterior.num_data and batch_size is not None
+    full_batch = posterior.full_batch(batch_size)
 
     def init(position: Params) -> SGLDState:
         return SGLDState(position)

@@ -28,7 +28,15 @@ from slt._posterior import Params, TemperedPosterior, langevin_step, squared_dis
 tree_map = jax.tree_util.tree_map
 
 
+def _require_data_set(posterior: TemperedPosterior) -> None:
+    """Exact (full-batch) kernels target exp(−nβ L_n) on `data`; a population posterior has no L_n."""
+    if posterior.population:
+        raise ValueError("full-batch kernels (mala, hmc, nuts) need a data set; this posterior draws fresh "
+                         "population data (data_source): use sgld or another minibatch kernel")
+
+
 def _full_batch_log_density(posterior: TemperedPosterior):
+    _require_data_set(posterior)
     """w ↦ (log p(w) up to a constant, L_n(w)) on the whole data set."""
     def log_density_and_loss(w):
         potential, loss = posterior.potential(w, posterior.data)
@@ -193,6 +201,7 @@ def _wrap_blackjax(posterior: TemperedPosterior, algorithm, make_info) -> Sampli
 
 
 def _log_density_fn(posterior: TemperedPosterior):
+    _require_data_set(posterior)
     return lambda w: -posterior.potential(w, posterior.data)[0]
 
 
@@ -326,6 +335,7 @@ def numpyro_nuts_reference(
     """
     from numpyro.infer import MCMC, NUTS  # numpyro is an optional reference: import on use
 
+    _require_data_set(posterior)
     num_warmup = _check_positive_int(num_warmup, "num_warmup")
     num_samples = _check_positive_int(num_samples, "num_samples")
     num_chains = _check_positive_int(num_chains, "num_chains")

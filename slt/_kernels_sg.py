@@ -63,7 +63,7 @@ def _langevin_increment(grad: Params, step_size, key: PRNGKeyArray) -> Params:
 
 def _minibatch(posterior: TemperedPosterior, key: PRNGKeyArray, batch_size: int):
     """The full data set when batch_size = n (no resampling), else a with-replacement minibatch."""
-    if batch_size == posterior.num_data:
+    if posterior.full_batch(batch_size):
         return posterior.data
     return posterior.sample_batch(key, batch_size)
 

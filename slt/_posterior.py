@@ -65,9 +65,16 @@ class TemperedPosterior:
     center : w*, the point the posterior is localised around (and the LLC is measured at).
     localization : γ >= 0; 0 removes the localisation term.
     prior : φ, or None for a flat prior (the usual choice for the LLC).
+    data_source : `data_source(key, B)` draws B fresh data from the population (a registry
+        model's `sample_data`), or None (the default: minibatches are drawn from `data`).
 
     With a minibatch b of size B the potential uses L_b, the mean loss over the batch, so
-    nβ L_b is an unbiased estimate of nβ L_n.
+    nβ L_b is an unbiased estimate of nβ L_n. With a `data_source` every minibatch is fresh data:
+    nβ L_b is then an unbiased estimate of nβ L(w) = nβ (K(w) + S), the chain samples
+    exp(−nβ K(w)) φ(w) (with the same SGLD bias as from any minibatch noise), and nβ is a free
+    inverse temperature t, not bounded by the size of a data set. `data` is then a reference
+    sample that fixes the shapes (and is what a full-batch step would use: population posteriors
+    need a batch size).
 
     A posterior is a JAX pytree: `data`, `nbeta`, `center` and `localization` are its leaves,
     and `loss_fn`, `prior` and whether γ is nonzero are static. Passed as an argument to a
@@ -81,6 +88,7 @@ class TemperedPosterior:
     center: Params = field(repr=False)
     localization: float = 0.0
     prior: Prior | None = None
+    data_source: Callable[[PRNGKeyArray, int], PyTree] | None = field(default=None, repr=False)
     num_data: int = field(init=False)
     localized: bool = field(init=False)
 
@@ -120,8 +128,24 @@ class TemperedPosterior:
     def batch(self, indices: Int[Array, " b"]) -> PyTree:
         return jax.tree_util.tree_map(lambda leaf: leaf[indices], self.data)
 
+    @property
+    def population(self) -> bool:
+        """Whether minibatches are fresh population data (a `data_source`), not drawn from `data`."""
+        return self.data_source is not None
+
+    def full_batch(self, batch_size: int | None) -> bool:
+        """Whether a step with this batch size uses the whole of `data` (no resampling)."""
+        if self.population:
+            if batch_size is None:
+                raise ValueError("a population posterior (data_source) needs a batch size, not the full data")
+            return False
+        return batch_size is None or batch_size == self.num_data
+
     def sample_batch(self, key: PRNGKeyArray, batch_size: int) -> PyTree:
-        """A minibatch of `batch_size` indices drawn uniformly with replacement (`randint`)."""
+        """A minibatch of `batch_size` indices drawn uniformly with replacement (`randint`), or
+        `batch_size` fresh data from the `data_source`."""
+        if self.population:
+            return self.data_source(key, batch_size)
         return self.batch(jax.random.randint(key, (batch_size,), 0, self.num_data))
 
     def potential(self, w: Params, batch: PyTree) -> tuple[Float[Array, ""], Float[Array, ""]]:
@@ -146,19 +170,20 @@ def _is_traced(value) -> bool:
 
 def _flatten_posterior(posterior: TemperedPosterior):
     children = (posterior.data, posterior.nbeta, posterior.center, posterior.localization)
-    return children, (posterior.loss_fn, posterior.prior, posterior.localized)
+    return children, (posterior.loss_fn, posterior.prior, posterior.localized, posterior.data_source)
 
 
 def _unflatten_posterior(static, children) -> TemperedPosterior:
     # Bypasses __init__: leaves may be tracers or placeholders (vmap, tree_map) that the checks
     # would reject; they were checked when the concrete posterior was built.
-    loss_fn, prior, localized = static
+    loss_fn, prior, localized, data_source = static
     posterior = object.__new__(TemperedPosterior)
     for name, value in zip(("data", "nbeta", "center", "localization"), children):
         object.__setattr__(posterior, name, value)
     object.__setattr__(posterior, "loss_fn", loss_fn)
     object.__setattr__(posterior, "prior", prior)
     object.__setattr__(posterior, "localized", localized)
+    object.__setattr__(posterior, "data_source", data_source)
     leaves = jax.tree_util.tree_leaves(posterior.data)
     object.__setattr__(posterior, "num_data", int(leaves[0].shape[0]) if leaves and hasattr(leaves[0], "shape") else 0)
     return posterior

@@ -147,6 +147,14 @@ def test_a_negative_estimate_is_flagged_unreliable():
     assert str(result).startswith("UNRELIABLE")
 
 
+def test_a_loss_that_never_moves_has_no_error_bar_and_is_flagged():
+    # Chains stuck where the loss equals L(w*) to float precision: mean 0, standard error 0.
+    losses = np.full((4, 500), 0.9189)
+    result = llc(losses, losses, 1000.0)
+    assert result.mean == 0.0 and result.std_error == 0.0
+    assert result.unreliable and any("same at every draw" in reason for reason in result.diagnostics.reasons)
+
+
 def test_disagreeing_chains_and_few_draws_are_flagged_unreliable():
     rng = np.random.default_rng(8)
     trace = rng.gamma(0.25, size=(4, 1000))

@@ -61,12 +61,18 @@ def _gaussian_regression(
         means = jax.vmap(mean_fn, in_axes=(None, 0))(w_star, inputs)
         return RegressionData(inputs, means + NOISE_STD * jax.random.normal(key_noise, means.shape))
 
+    def sample_expected_data(key, n: int) -> RegressionData:
+        # E_y[(y − f(w, x))²] = (f(w*, x) − f(w, x))² + σ²: the label noise only adds a constant
+        inputs = jax.random.normal(key, (n, input_dim))
+        return RegressionData(inputs, jax.vmap(mean_fn, in_axes=(None, 0))(w_star, inputs))
+
     return ToyModel(
         name=name,
         params=params,
         dimension=parameter_count(w_star),
         log_likelihood=log_likelihood,
         sample_data=sample_data,
+        sample_expected_data=sample_expected_data,
         prior=prior,
         w_star=w_star,
         population_loss=population_loss,

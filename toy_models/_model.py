@@ -98,6 +98,11 @@ class ToyModel:
     KL divergence K(w) = L(w) − L(w_star) >= 0. `true_rlct` and `multiplicity` are λ and m of
     the global posterior under `prior`, exact, from `reference`; None where unknown, in which
     case `rlct_bounds` may hold (lower, upper) bounds (either may be None).
+
+    `sample_expected_data(key, B)`, where given, draws B fresh inputs with the label noise
+    integrated out (for Gaussian regression: targets f(w*, x)). Its mean loss L_B(w) satisfies
+    E[L_B(w) − L_B(w*)] = K(w) and E[∇L_B(w)] = ∇K(w) with no label-noise variance, so SGLD on
+    it samples exp(−t K(w)) φ(w) at any t (`slt.TemperedPosterior(data_source=...)`).
     """
 
     name: str
@@ -113,6 +118,7 @@ class ToyModel:
     reference: str
     rlct_bounds: tuple[Fraction | None, Fraction | None] | None = None
     notes: str = ""
+    sample_expected_data: Callable[[PRNGKeyArray, int], PyTree] | None = field(default=None, repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
