@@ -861,9 +861,11 @@ def _checked_settings(model, method, params, *, n, num_chains, num_draws, thinni
     if not (isinstance(localization, (int, float)) and math.isfinite(localization) and localization >= 0):
         raise ValueError(f"localization must be a finite number >= 0, got {localization!r}")
     if batch_size is not None:
-        batch_size = min(_check_int("batch_size", batch_size, 1), n)
-        if batch_size == n:
-            batch_size = None
+        batch_size = _check_int("batch_size", batch_size, 1)
+        if not population:  # a data set's minibatch is at most the data set; the population has no size
+            batch_size = min(batch_size, n)
+            if batch_size == n:
+                batch_size = None
     if step_size is not None and not (isinstance(step_size, (int, float)) and math.isfinite(step_size) and step_size > 0):
         raise ValueError(f"step_size must be a finite number > 0, got {step_size!r}")
     if not (isinstance(target_acceptance, (int, float)) and 0 < target_acceptance < 1):

@@ -66,15 +66,15 @@ class TemperedPosterior:
     localization : γ >= 0; 0 removes the localisation term.
     prior : φ, or None for a flat prior (the usual choice for the LLC).
     data_source : `data_source(key, B)` draws B fresh data from the population (a registry
-        model's `sample_data`), or None (the default: minibatches are drawn from `data`).
+        model's `sample_expected_data`, or its noisy `sample_data`), or None (the default:
+        minibatches are drawn from `data`).
 
     With a minibatch b of size B the potential uses L_b, the mean loss over the batch, so
     nβ L_b is an unbiased estimate of nβ L_n. With a `data_source` every minibatch is fresh data:
     nβ L_b is then an unbiased estimate of nβ L(w) = nβ (K(w) + S), the chain samples
     exp(−nβ K(w)) φ(w) (with the same SGLD bias as from any minibatch noise), and nβ is a free
-    inverse temperature t, not bounded by the size of a data set. `data` is then a reference
-    sample that fixes the shapes (and is what a full-batch step would use: population posteriors
-    need a batch size).
+    inverse temperature t, not bounded by the size of a data set. `data` is then only a reference
+    sample that fixes the shapes; every step needs a batch size (`full_batch(None)` raises).
 
     A posterior is a JAX pytree: `data`, `nbeta`, `center` and `localization` are its leaves,
     and `loss_fn`, `prior` and whether γ is nonzero are static. Passed as an argument to a

@@ -92,6 +92,12 @@ def test_population_estimate_needs_a_model_that_draws_fresh_data():
         estimate(model, "llc", key=jax.random.key(0), population=True)
 
 
+def test_population_minibatch_is_not_capped_by_the_data_size():
+    result = estimate(toy_models.get("regular", d=1), "llc", key=jax.random.key(0), population=True, n=50,
+                      batch_size=200, num_chains=2, num_draws=20, thinning=2, pilot_steps=20, exact=False)
+    assert result.diagnostics["batch_size"] == 200 and result.diagnostics["data"] == "population"
+
+
 def test_population_rlct_defaults_to_temperatures_beyond_the_data_size():
     result = estimate(toy_models.get("regular", d=1), "rlct", key=jax.random.key(0), population=True, n=1000,
                       num_chains=2, num_draws=50, thinning=2, pilot_steps=50, batch_size=32, exact=False)
