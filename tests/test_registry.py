@@ -145,3 +145,17 @@ def test_model_is_frozen():
         model.true_rlct = Fraction(7)
     with pytest.raises(TypeError):
         model.params["d"] = 3
+
+
+def test_a_model_built_in_x64_mode_is_not_reused_in_32_bit_mode():
+    import warnings
+
+    with jax.enable_x64(True):
+        wide = toy_models.get("normal_crossing", powers=(1, 3))
+        assert wide.w_star.dtype == jnp.float64
+    narrow = toy_models.get("normal_crossing", powers=(1, 3))
+    assert narrow is not wide and narrow.w_star.dtype == jnp.float32
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a 64-bit array from the x64 build would warn here
+        narrow.loss(jnp.asarray([0.3, -0.2]), narrow.sample_data(jax.random.key(0), 8))
+    assert toy_models.get("normal_crossing", powers=(1, 3)) is narrow  # still cached per mode

@@ -4,6 +4,8 @@ import functools
 import inspect
 from typing import Callable, Iterable
 
+import jax
+
 from toy_models import _families
 from toy_models._families import ModelParameterError
 from toy_models._model import ToyModel
@@ -56,15 +58,17 @@ def get(name: str, **params) -> ToyModel:
     if missing:
         raise ModelParameterError(f"{name}: missing required parameter {missing[0]!r}")
     try:
-        return _cached_instance(name, tuple(sorted(params.items())))
+        return _cached_instance(name, tuple(sorted(params.items())), bool(jax.config.jax_enable_x64))
     except TypeError:  # an unhashable value (a list): build it uncached
         return family(**params)
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_instance(name: str, params: tuple) -> ToyModel:
-    """One object per (family, parameters): models are immutable, and the samplers' compiled
-    code is keyed on the loss function's owner, so equal models share executables."""
+def _cached_instance(name: str, params: tuple, x64: bool) -> ToyModel:
+    """One object per (family, parameters, x64 mode): models are immutable, and the samplers'
+    compiled code is keyed on the loss function's owner, so equal models share executables.
+    A model built under `jax.enable_x64` holds 64-bit arrays (w*, exponents) and must not be
+    handed out in 32-bit mode, where they would promote a float32 run to float64 requests."""
     return _family(name)(**dict(params))
 
 
