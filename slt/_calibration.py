@@ -84,7 +84,7 @@ def _pilot_acceptance(
     def one_chain(position, chain_key):
         def body(position, step_index):
             key_batch, key_noise = jax.random.split(jax.random.fold_in(chain_key, step_index))
-            batch = posterior.data if posterior.full_batch(batch_size) else posterior.sample_batch(key_batch, batch_size)
+            batch = posterior.minibatch(key_batch, batch_size)
             grad, _ = posterior.grad_log_density(position, batch)
             proposal = langevin_step(position, grad, step_size, key_noise)
             log_acceptance = mala_log_acceptance(posterior, batch, position, proposal, grad, step_size)
@@ -208,7 +208,7 @@ def _pilot_gradient_statistics(posterior, positions, keys, step_size, *, batch_s
     def one_chain(position, chain_key):
         def body(position, step_index):
             key_batch, key_noise = jax.random.split(jax.random.fold_in(chain_key, step_index))
-            batch = posterior.data if posterior.full_batch(batch_size) else posterior.sample_batch(key_batch, batch_size)
+            batch = posterior.minibatch(key_batch, batch_size)
             grad, loss = posterior.grad_log_density(position, batch)
             squared = sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(grad))
             gap = posterior.nbeta * (loss - posterior.loss_fn(posterior.center, batch))

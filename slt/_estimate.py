@@ -551,7 +551,8 @@ def _method_rlct(model, data, key, *, n, nbeta, localization, run_options, nbeta
     if not usable:
         raise ValueError(f"rlct: no temperature gave a positive standard error ({errors}); the chains did not move")
     # A temperature without an error bar (see its reasons) must not pin the fit: give it the largest one.
-    errors = [e if math.isfinite(e) and e > 0 else max(usable + [abs(m) for m in means]) for e in errors]
+    widest = max(usable + [abs(m) for m in means])
+    errors = [e if math.isfinite(e) and e > 0 else widest for e in errors]
     fit = estimators.fit_rlct_multiplicity(nbetas, means, errors, second_order=True)
     reasons += [f"fit: {r}" for r in fit.diagnostics.reasons]
     diagnostics = {
@@ -877,7 +878,7 @@ def _checked_settings(model, method, params, *, n, num_chains, num_draws, thinni
     if population:
         if method not in ("llc", "rlct"):
             raise ValueError(f"population sampling is for llc and rlct; {method} is a property of one data set")
-        if getattr(model, "sample_expected_data", None) is None:
+        if model.sample_expected_data is None:
             raise ValueError(f"population sampling needs a model that draws fresh data with the label noise "
                              f"integrated out (sample_expected_data); {model.label} has none")
         if batch_size is None:

@@ -121,7 +121,6 @@ def sgld(
     """
     step_size = check_step_size(step_size)
     batch_size = check_batch_size(batch_size, posterior.num_data)
-    full_batch = posterior.full_batch(batch_size)
 
     def init(position: Params) -> SGLDState:
         return SGLDState(position)
@@ -129,7 +128,7 @@ def sgld(
     def transition(key: PRNGKeyArray, state: SGLDState):
         """The move itself, shared by `step` and `unrecorded_step` so both give the same chain."""
         key_batch, key_noise = jax.random.split(key)
-        batch = posterior.data if full_batch else posterior.sample_batch(key_batch, batch_size)
+        batch = posterior.minibatch(key_batch, batch_size)
         grad, loss = posterior.grad_log_density(state.position, batch)
         proposal = langevin_step(state.position, grad, step_size, key_noise)
         return batch, grad, loss, proposal, jnp.isfinite(loss) & all_finite(grad)

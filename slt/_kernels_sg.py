@@ -61,13 +61,6 @@ def _langevin_increment(grad: Params, step_size, key: PRNGKeyArray) -> Params:
     return langevin_step(tree_map(jnp.zeros_like, grad), grad, step_size, key)
 
 
-def _minibatch(posterior: TemperedPosterior, key: PRNGKeyArray, batch_size: int):
-    """The full data set when batch_size = n (no resampling), else a with-replacement minibatch."""
-    if posterior.full_batch(batch_size):
-        return posterior.data
-    return posterior.sample_batch(key, batch_size)
-
-
 def _localization_gradient(posterior: TemperedPosterior, position: Params) -> Params:
     """−γ (w − w*), the localisation part of ∇log p (zero when γ = 0)."""
     return tree_map(lambda w, c: -posterior.localization * (w - c), position, posterior.center)
@@ -152,7 +145,7 @@ def rmsprop_sgld(
 
     def step(key: PRNGKeyArray, state: RMSPropSGLDState) -> tuple[RMSPropSGLDState, RMSPropSGLDInfo]:
         key_batch, key_noise = jax.random.split(key)
-        batch = _minibatch(posterior, key_batch, batch_size)
+        batch = posterior.minibatch(key_batch, batch_size)
         statistical, loss = _statistical_gradient(posterior, state.position, batch)
         grad = tree_map(jnp.add, statistical, _localization_gradient(posterior, state.position))
         count = state.count + 1
@@ -228,7 +221,7 @@ def sghmc(
 
     def step(key: PRNGKeyArray, state: SGHMCState) -> tuple[SGHMCState, SGHMCInfo]:
         key_batch, key_noise = jax.random.split(key)
-        batch = _minibatch(posterior, key_batch, batch_size)
+        batch = posterior.minibatch(key_batch, batch_size)
         grad, loss = posterior.grad_log_density(state.position, batch)
         increment = _langevin_increment(tree_map(lambda g: g / friction, grad), friction * step_size, key_noise)
         momentum = tree_map(lambda v, d: (1 - friction) * v + d, state.momentum, increment)
@@ -298,7 +291,7 @@ def sgnht(
 
     def step(key: PRNGKeyArray, state: SGNHTState) -> tuple[SGNHTState, SGNHTInfo]:
         key_batch, key_noise = jax.random.split(key)
-        batch = _minibatch(posterior, key_batch, batch_size)
+        batch = posterior.minibatch(key_batch, batch_size)
         grad, loss = posterior.grad_log_density(state.position, batch)
         increment = _langevin_increment(tree_map(lambda g: g / diffusion, grad), diffusion * step_size, key_noise)
         momentum = tree_map(lambda v, d: v - state.thermostat * v + d, state.momentum, increment)

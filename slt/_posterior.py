@@ -141,6 +141,11 @@ class TemperedPosterior:
             return False
         return batch_size is None or batch_size == self.num_data
 
+    def minibatch(self, key: PRNGKeyArray, batch_size: int | None) -> PyTree:
+        """What one step with this batch size sees: the whole of `data` (`full_batch`), else a
+        fresh `sample_batch`. Every minibatch kernel and pilot draws its batches here."""
+        return self.data if self.full_batch(batch_size) else self.sample_batch(key, batch_size)
+
     def sample_batch(self, key: PRNGKeyArray, batch_size: int) -> PyTree:
         """A minibatch of `batch_size` indices drawn uniformly with replacement (`randint`), or
         `batch_size` fresh data from the `data_source`."""
