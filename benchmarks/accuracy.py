@@ -108,7 +108,7 @@ def fmt(value, spec=".3g"):
 def markdown(rows, summary, command, method) -> str:
     lines = [
         f"# Accuracy of `slt estimate --method {method}` "
-        + ("(default settings)" if not any(flag in command for flag in ("--population", "--chains", "--batch-size"))
+        + ("(default settings)" if not any(flag in command for flag in ("--population", "--chains", "--batch-size", "--thinning", "--draws"))
            else "(the settings in the command)"),
         "",
         f"Command: `{command}`  ",
@@ -161,8 +161,11 @@ def main(argv=None) -> int:
                         help="sample the population posterior (estimate(..., population=True); llc and rlct)")
     parser.add_argument("--chains", type=int, default=None, help="num_chains (default: estimate's)")
     parser.add_argument("--batch-size", type=int, default=None, help="batch_size (default: estimate's)")
+    parser.add_argument("--thinning", type=int, default=None, help="thinning (default: estimate's)")
+    parser.add_argument("--draws", type=int, default=None, help="num_draws (default: estimate's)")
     args = parser.parse_args(argv)
-    settings = {name: value for name, value in (("num_chains", args.chains), ("batch_size", args.batch_size))
+    settings = {name: value for name, value in (("num_chains", args.chains), ("batch_size", args.batch_size),
+                                                ("thinning", args.thinning), ("num_draws", args.draws))
                 if value is not None}
     if args.population:
         settings["population"] = True
@@ -188,12 +191,15 @@ def main(argv=None) -> int:
     command = "python benchmarks/accuracy.py" + (" --quick" if args.quick else "") + (
         f" --method {args.method}" if args.method != "llc" else "") + (f" --seed {args.seed}" if args.seed else "") + (
         " --population" if args.population else "") + (f" --chains {args.chains}" if args.chains else "") + (
-        f" --batch-size {args.batch_size}" if args.batch_size else "")
+        f" --batch-size {args.batch_size}" if args.batch_size else "") + (
+        f" --thinning {args.thinning}" if args.thinning else "") + (f" --draws {args.draws}" if args.draws else "")
     os.makedirs(args.out, exist_ok=True)
     stem = os.path.join(args.out, f"accuracy{'_quick' if args.quick else ''}_{args.method}"
                                   f"{'_population' if args.population else ''}"
                                   f"{f'_chains{args.chains}' if args.chains else ''}"
-                                  f"{f'_b{args.batch_size}' if args.batch_size else ''}")
+                                  f"{f'_b{args.batch_size}' if args.batch_size else ''}"
+                                  f"{f'_thin{args.thinning}' if args.thinning else ''}"
+                                  f"{f'_draws{args.draws}' if args.draws else ''}")
     with open(stem + ".md", "w") as handle:
         handle.write(markdown(rows, summary, command, args.method))
     with open(stem + ".csv", "w", newline="") as handle:

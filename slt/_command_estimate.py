@@ -6,7 +6,7 @@ import json
 import jax
 
 import toy_models
-from slt._estimate import DEFAULT_NUM_DATA, METHODS, estimate
+from slt._estimate import DEFAULT_NUM_DATA, DEFAULT_THINNING, METHODS, estimate
 
 
 def register(subparsers) -> None:
@@ -27,6 +27,8 @@ def register(subparsers) -> None:
     parser.add_argument("--n", type=int, default=DEFAULT_NUM_DATA, help=f"data size n (default {DEFAULT_NUM_DATA})")
     parser.add_argument("--chains", type=int, default=4, help="chains per temperature (default 4)")
     parser.add_argument("--draws", type=int, default=1000, help="recorded draws per chain (default 1000)")
+    parser.add_argument("--thinning", type=int, default=DEFAULT_THINNING,
+                        help=f"SGLD steps per recorded draw (default {DEFAULT_THINNING})")
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     parser.add_argument("--population", action="store_true",
                         help="llc and rlct: sample the population posterior exp(−t K) with fresh minibatches "
@@ -41,7 +43,7 @@ def run(args) -> int:
     params = toy_models.parse_assignments(args.family, args.assignments)
     model = toy_models.get(args.family, **params)
     result = estimate(model, args.method, key=jax.random.key(args.seed), n=args.n, num_chains=args.chains,
-                      num_draws=args.draws, population=args.population)
+                      num_draws=args.draws, thinning=args.thinning, population=args.population)
     if args.json:
         print(json.dumps({**result.to_json(), "seed": args.seed}, allow_nan=False))
     else:

@@ -94,6 +94,7 @@ def test_same_seed_gives_the_same_estimate_from_the_cli_and_the_library(cli_json
         (["estimate", "regular", "--n", "1"], "n must be an integer >= 2"),
         (["estimate", "regular", "--chains", "0"], "num_chains must be an integer >= 1"),
         (["estimate", "regular", "--draws", "1"], "num_draws must be an integer >= 2"),
+        (["estimate", "regular", "--thinning", "0"], "thinning must be an integer >= 1"),
     ],
 )
 def test_bad_input_exits_2_with_a_message_and_no_traceback(argv, message):
@@ -209,6 +210,46 @@ def test_llc_matches_the_exact_finite_temperature_value_and_a_planted_bug_fails(
     planted = estimate(model, "llc", key=jax.random.key(11), exact=False, **STAT_RUN)
     error, tolerance = llc_error_in_tolerance(planted, exact_lambda_t, finite_n_bound)
     assert error > tolerance, (planted.estimate, planted.std_error, exact_lambda_t)
+
+
+SPREAD_KEYS = tuple(200 + seed for seed in range(4))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("thinning, should_pass", [(_estimate.DEFAULT_THINNING, True), (10, False)])
+def test_the_default_run_lets_the_chains_spread_along_the_singular_set(thinning, should_pass):
+    # w1 w2⁴ at the defaults (n = 10⁶, t = 1000). The chains start at w* = 0 and must spread along
+    # the axes, which only the prior confines (relaxation time 1 in Langevin time, ~1/ε steps);
+    # the time spent near the crossing lowers t E[L − L(w*)]. Pooled over 4 data sets, the LLC
+    # must match each data set's exact λ_n(t) within 3 pooled se + the 2 % SGLD bias target. The
+    # planted bug is the old default, thinning 10 (measured: −23, −10, −17, −19 %).
+    model = toy_models.get("normal_crossing", **STAT_MODEL)
+    keys = [jax.random.key(seed) for seed in SPREAD_KEYS]
+    results = _estimate.estimate_many(model, "llc", keys=keys, thinning=thinning, exact=False)
+    relative_errors, relative_variances = [], []
+    for key, result in zip(keys, results):
+        data = model.sample_data(jax.random.split(key)[0], result.n)  # the data `estimate` drew
+        exact = toy_models.empirical_finite_temperature_rlct(model, data, result.nbeta)
+        relative_errors.append(result.estimate / exact - 1)
+        relative_variances.append((result.std_error / exact) ** 2)
+    pooled = float(np.mean(relative_errors))
+    pooled_std_error = float(np.sqrt(np.sum(relative_variances))) / len(keys)
+    tolerance = 3 * pooled_std_error + 0.02
+    assert tolerance < 0.15  # tight enough to tell the two run lengths apart
+    assert (abs(pooled) < tolerance) == should_pass, (thinning, relative_errors, pooled_std_error)
+
+
+def test_diagnostics_report_the_langevin_time_and_warn_when_it_is_short():
+    model = toy_models.get("regular", d=1)
+    settings = dict(n=2000, num_chains=2, num_draws=50, pilot_steps=20, exact=False)
+    short = estimate(model, "llc", key=jax.random.key(0), thinning=1, step_size=1e-4, **settings)
+    long = estimate(model, "llc", key=jax.random.key(0), thinning=20, step_size=2e-3, **settings)
+    for result, step_size in ((short, 1e-4), (long, 2e-3)):
+        diagnostics = result.diagnostics
+        assert diagnostics["langevin_time"] == pytest.approx(diagnostics["num_steps"] * step_size)
+    assert short.diagnostics["langevin_time"] < _estimate.MIN_LANGEVIN_TIME <= long.diagnostics["langevin_time"]
+    assert any("Langevin time" in warning for warning in short.diagnostics["warnings"])
+    assert not any("Langevin time" in warning for warning in long.diagnostics["warnings"])
 
 
 @pytest.mark.slow
