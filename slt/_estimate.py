@@ -22,8 +22,9 @@ Run length: each chain records num_draws = 1000 draws, one per `DEFAULT_THINNING
 after num_draws · thinning / 4 burn-in steps. The chains start at w*, but a singular posterior
 reaches along the singular set out to the prior's scale, and getting there takes a Langevin time
 (steps × ε) of order the prior variance: 10⁴ to 10⁵ steps at the calibrated ε. Runs too short for
-that read low (seed-0 rows of `benchmarks/accuracy.py` at thinning 10, 40 and 160: rrr(5,3,5,0)
-6.16, 6.43, 6.56 with λ = 6.5; tanh(H=3) 0.60, 0.75, 0.73 with λ = 5/6). The diagnostics report
+that read low (`python benchmarks/accuracy.py --thinning 10` against `make accuracy`: rrr(5,3,5,0)
+6.16 against 6.43 with λ = 6.5, tanh(H=3) 0.60 against 0.75 with λ = 5/6; median error against the
+exact λ(nβ) 6.3 % against 3.0 %, coverage 87 % against 93 %). The diagnostics report
 `langevin_time` and warn below 1.
 
 Methods
@@ -114,12 +115,7 @@ DEFAULT_TI_TEMPERATURES = 20
 WAIC_MAX_DRAWS_PER_CHAIN = 100  # draws per chain the n-sized WAIC sums run over
 WAIC_CHUNK_SIZE = 20_000
 DEFAULT_NUM_DATA = 1_000_000
-# Steps per draw. The chains start at w* and must spread along the flat directions of the singular
-# set, which only the prior confines (relaxation time s² = 1 in Langevin time, 1/ε steps at the
-# calibrated ε ~ 1e-5 to 1e-4). 10 was too short: it read low wherever λ(t) depends on how far the
-# chains reach (`make accuracy` against `python benchmarks/accuracy.py --thinning 10`: median error
-# against the exact λ(nβ) 3.0 % against 6.3 %, coverage 93 % against 87 %).
-DEFAULT_THINNING = 40
+DEFAULT_THINNING = 40  # steps per draw; why 40 and not 10: "Run length" in the module docstring
 # Below this Langevin time (steps × ε, in units of a unit-variance prior's relaxation time) the
 # result warns that the directions only the prior confines may not have equilibrated.
 MIN_LANGEVIN_TIME = 1.0
