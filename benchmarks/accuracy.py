@@ -69,6 +69,10 @@ def row_for(model, result, empirical=None) -> dict:
         "ess_bulk": result.diagnostics.get("ess_bulk"),
         "mala_acceptance": result.diagnostics.get("mala_acceptance"),
         "step_size": result.diagnostics.get("step_size"),
+        "predicted_step_size_bias": result.diagnostics.get("predicted_step_size_bias"),
+        # the first stage's predicted bias where the run was continued at a smaller ε (else None)
+        "first_stage_predicted_bias": next((stage["predicted_step_size_bias"]
+                                            for stage in result.diagnostics.get("step_size_refinements") or []), None),
         "multiplicity_estimate": result.diagnostics.get("multiplicity_estimate"),
         "seconds": result.seconds,
     }
@@ -120,16 +124,27 @@ def markdown(rows, summary, command, method) -> str:
         "λ_n(nβ) is the same for the run's own data set (normal crossings: sufficient statistics), so it",
         "separates the sampler's error from the data-set fluctuation λ_n(t) − λ(t).",
         "",
-        "| model | d | λ | m | λ̂ ± se | \\|λ̂−λ\\|/λ | λ in CI | λ(nβ) exact | \\|λ̂−λ(nβ)\\|/λ(nβ) | λ(nβ) in CI | λ_n(nβ) | λ_n(nβ) in CI | reliable | s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    with_bias = any(r.get("predicted_step_size_bias") is not None for r in rows)  # not rlct: one bias per temperature
+    if with_bias:
+        lines += ["SGLD bias is the step-size/minibatch bias predicted on the run's own draws; in brackets, the",
+                        "first stage's where that was over 3 % and the run was continued at a smaller ε.", ""]
+    lines += [
+        "| model | d | λ | m | λ̂ ± se | \\|λ̂−λ\\|/λ | λ in CI | λ(nβ) exact | \\|λ̂−λ(nβ)\\|/λ(nβ) | λ(nβ) in CI | λ_n(nβ) | λ_n(nβ) in CI | "
+        + ("SGLD bias | " if with_bias else "") + "reliable | s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if with_bias else "") + "---|---|",
     ]
     for r in rows:
+        bias = ""
+        if with_bias:
+            first = r.get("first_stage_predicted_bias")
+            bias = f"| {fmt(r.get('predicted_step_size_bias'), '.1%')}" + (f" ({first:.1%})" if first is not None else "") + " "
         lines.append(
             f"| {r['model']} | {r['d']} | {r['lambda_fraction'] or '?'} | {r['m'] if r['m'] is not None else '?'} "
             f"| {r['estimate']:.4g} ± {r['std_error']:.2g} | {fmt(r['relative_error'], '.1%')} | {fmt(r['truth_in_interval'])} "
             f"| {fmt(r['exact_at_nbeta'], '.4g')} | {fmt(r['relative_error_vs_exact'], '.1%')} | {fmt(r['exact_in_interval'])} "
             f"| {fmt(r['empirical_exact_at_nbeta'], '.4g')} | {fmt(r['empirical_exact_in_interval'])} "
-            f"| {fmt(r['reliable'])} | {r['seconds']:.0f} |"
+            f"{bias}| {fmt(r['reliable'])} | {r['seconds']:.0f} |"
         )
     s = summary
     lines += [

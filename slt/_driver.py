@@ -543,13 +543,14 @@ def sample(
         operands = None
     states = _initialise(positions, operands, kernel=kernel, per_chain=initial_position_per_chain,
                          num_chains=padded, mesh=mesh)
-    stacked, _ = _drive(states, first_nonfinite, chain_keys, operands, kernel=kernel, record=record,
-                        record_positions=record_positions, mesh=mesh, jobs=False, num_chains=num_chains,
-                        num_steps=num_steps, num_burnin=num_burnin, num_draws=num_draws, thinning=thinning,
-                        chunk_size=chunk_size, progress=progress)
+    stacked, _, final_positions = _drive(
+        states, first_nonfinite, chain_keys, operands, kernel=kernel, record=record, record_positions=record_positions,
+        mesh=mesh, jobs=False, num_chains=num_chains, num_steps=num_steps, num_burnin=num_burnin, num_draws=num_draws,
+        thinning=thinning, chunk_size=chunk_size, progress=progress)
     metadata = algorithm if isinstance(algorithm, Sampler) else None
     return _make_trace(stacked, metadata, num_steps=num_steps, num_burnin=num_burnin, thinning=thinning,
-                       key_data=key_data, key_impl=key_impl, num_devices=num_devices, config=config)
+                       key_data=key_data, key_impl=key_impl, num_devices=num_devices, config=config,
+                       final_positions=final_positions)
 
 
 def sample_jobs(
@@ -626,10 +627,10 @@ def sample_jobs(
         sharding = NamedSharding(mesh, PartitionSpec(None, CHAIN_AXIS))
         chain_keys, first_nonfinite, positions = jax.device_put((chain_keys, first_nonfinite, positions), sharding)
     states = _initialise(positions, operands, kernel=kernel, per_chain=True, num_chains=padded, mesh=mesh, jobs=True)
-    stacked, first_nonfinite = _drive(states, first_nonfinite, chain_keys, operands, kernel=kernel, record=record,
-                                      record_positions=record_positions, mesh=mesh, jobs=True, num_chains=num_chains,
-                                      num_steps=num_steps, num_burnin=num_burnin, num_draws=num_draws,
-                                      thinning=thinning, chunk_size=chunk_size, progress=progress)
+    stacked, first_nonfinite, final_positions = _drive(
+        states, first_nonfinite, chain_keys, operands, kernel=kernel, record=record, record_positions=record_positions,
+        mesh=mesh, jobs=True, num_chains=num_chains, num_steps=num_steps, num_burnin=num_burnin, num_draws=num_draws,
+        thinning=thinning, chunk_size=chunk_size, progress=progress)
     results = []
     for job, sampler in enumerate(samplers):
         try:
@@ -641,7 +642,8 @@ def sample_jobs(
         results.append(_make_trace(jax.tree_util.tree_map(lambda leaf: leaf[job], stacked), sampler,
                                    num_steps=num_steps, num_burnin=num_burnin, thinning=thinning, key_data=key_data,
                                    key_impl=key_impl, num_devices=num_devices,
-                                   config=None if configs is None else configs[job]))
+                                   config=None if configs is None else configs[job],
+                                   final_positions=jax.tree_util.tree_map(lambda leaf: leaf[job], final_positions)))
     return results
 
 
@@ -667,8 +669,8 @@ def _check_run_lengths(num_chains, num_steps, num_burnin, thinning, chunk_size, 
 def _drive(states, first_nonfinite, chain_keys, operands, *, kernel, record, record_positions, mesh, jobs,
            num_chains, num_steps, num_burnin, num_draws, thinning, chunk_size, progress):
     """Burn-in, then the recorded draws, chunk by chunk; the draws stacked on the host (chain
-    padding dropped) and the first non-finite step per chain. Without `jobs` a non-finite chain
-    raises after its chunk; with `jobs` the caller decides per job."""
+    padding dropped), the first non-finite step per chain and the final positions. Without `jobs`
+    a non-finite chain raises after its chunk; with `jobs` the caller decides per job."""
     phase = partial(_run_phase, operands=operands, kernel=kernel, record_fn=record, record_positions=record_positions,
                     mesh=mesh, jobs=jobs)
     unpad = (lambda leaf: np.asarray(leaf)[:, :num_chains]) if jobs else (lambda leaf: np.asarray(leaf)[:num_chains])
@@ -692,11 +694,11 @@ def _drive(states, first_nonfinite, chain_keys, operands, *, kernel, record, rec
             bar.update(blocks * thinning)
     chain_axis = 1 if jobs else 0
     stacked = jax.tree_util.tree_map(lambda *chunks: np.concatenate(chunks, axis=chain_axis + 1), *draws)
-    return stacked, np.asarray(first_nonfinite)
+    return stacked, np.asarray(first_nonfinite), jax.tree_util.tree_map(unpad, states.position)
 
 
 def _make_trace(stacked, metadata: Sampler | None, *, num_steps, num_burnin, thinning, key_data, key_impl,
-                num_devices, config) -> Trace:
+                num_devices, config, final_positions=None) -> Trace:
     records = dict(stacked["records"])
     trace = Trace(
         loss=records.pop("loss", None),
@@ -716,5 +718,6 @@ def _make_trace(stacked, metadata: Sampler | None, *, num_steps, num_burnin, thi
         config=dict(config or {}),
         versions=package_versions(),
         diagnostics=None,
+        final_positions=final_positions,
     )
     return trace._replace(diagnostics=diagnose(trace))

@@ -58,6 +58,8 @@ class Trace(NamedTuple):
     config : the caller's settings (JSON-serialisable).
     versions : package versions at sampling time (`package_versions()`).
     diagnostics : `slt._diagnostics.Diagnostics`, recomputed on load.
+    final_positions : the chains' positions after the run's last step, leaves [chain, ...], from
+        which a run can be continued (None on a loaded trace: `save_trace` does not write them).
     """
 
     loss: Float[np.ndarray, "chains draws"] | None
@@ -77,6 +79,7 @@ class Trace(NamedTuple):
     config: dict[str, Any]
     versions: dict[str, str]
     diagnostics: Any = None
+    final_positions: PyTree | None = None
 
     @property
     def num_chains(self) -> int:

@@ -453,6 +453,21 @@ def _crossing_jobs(step_sizes=(1e-3, 5e-4, 2e-3)):
 PACKED_RUN = dict(num_chains=3, num_steps=40, num_burnin=10, thinning=3, record_positions=True)
 
 
+def test_final_positions_are_the_state_after_the_last_step():
+    """A run's `final_positions` (what a continued run starts from) are the positions after its
+    last step: in a run one step longer, the state entering that extra step (same step keys)."""
+    walk, _ = random_walk()
+    start, key = jnp.zeros(3), jax.random.key(5)
+    short = sample(walk, start, key, num_chains=2, num_steps=20, num_burnin=8, thinning=4)
+    longer = sample(walk, start, key, num_chains=2, num_steps=21, record_positions=True)
+    assert short.final_positions.shape == (2, 3)
+    np.testing.assert_array_equal(short.final_positions, longer.positions[:, 20])
+    samplers, starts, keys = _crossing_jobs()
+    for job, trace in enumerate(sample_jobs(samplers, starts, keys, **PACKED_RUN)):
+        alone = sample(samplers[job], starts[job], keys[job], initial_position_per_chain=True, **PACKED_RUN)
+        np.testing.assert_array_equal(trace.final_positions, alone.final_positions)
+
+
 def test_packed_jobs_equal_their_own_runs_bit_for_bit():
     """Job j of `sample_jobs` is `sample(samplers[j], ...)`, whatever its pack mates (an
     elementwise model: the batching over jobs changes no rounding)."""

@@ -222,7 +222,8 @@ def test_the_default_run_lets_the_chains_spread_along_the_singular_set(thinning,
     # the axes, which only the prior confines (relaxation time 1 in Langevin time, ~1/ε steps);
     # the time spent near the crossing lowers t E[L − L(w*)]. Pooled over 4 data sets, the LLC
     # must match each data set's exact λ_n(t) within 3 pooled se + the 2 % SGLD bias target. The
-    # planted bug is the old default, thinning 10 (measured: −23, −10, −17, −19 %).
+    # planted bug is the old default, thinning 10 (measured before the step-size refinement: −23, −10,
+    # −17, −19 %).
     model = toy_models.get("normal_crossing", **STAT_MODEL)
     keys = [jax.random.key(seed) for seed in SPREAD_KEYS]
     results = _estimate.estimate_many(model, "llc", keys=keys, thinning=thinning, exact=False)
@@ -250,6 +251,44 @@ def test_diagnostics_report_the_langevin_time_and_warn_when_it_is_short():
     assert short.diagnostics["langevin_time"] < _estimate.MIN_LANGEVIN_TIME <= long.diagnostics["langevin_time"]
     assert any("Langevin time" in warning for warning in short.diagnostics["warnings"])
     assert not any("Langevin time" in warning for warning in long.diagnostics["warnings"])
+
+
+def test_a_run_whose_own_draws_predict_too_much_bias_is_continued_at_a_smaller_step_size(monkeypatch):
+    # The pilot measures E|ĝ|² near w*; where the chains go the gradient can be larger (rrr). The
+    # planted miscalibration: a pilot that sees a tenth of E|ĝ|², so ε comes out ~10× too large
+    # (measured: predicted bias 20 %, λ̂ 24 % high). The run's own draws must catch it and the
+    # continued run must match the exact λ(t) of the sampled posterior (population: exp(−tK) φ,
+    # no data-set fluctuation) within 3 se + the refinement's bias bound 1.5 × 2 %.
+    real_pilot = _estimate.pilot_gradient_statistics_jobs
+
+    def underestimating_pilot(*args, **kwargs):
+        return [s._replace(mean_squared_gradient=s.mean_squared_gradient / 10) for s in real_pilot(*args, **kwargs)]
+
+    monkeypatch.setattr(_estimate, "pilot_gradient_statistics_jobs", underestimating_pilot)
+    model = toy_models.get("regular", d=1)
+    exact = toy_models.finite_temperature_rlct(model, 1000.0)
+    run = dict(key=jax.random.key(3), population=True, num_chains=8, num_draws=1000, thinning=10, exact=False)
+    bias_bound = _estimate.REFINE_BIAS_FACTOR * _estimate.DEFAULT_BIAS_TOLERANCE
+
+    refined = estimate(model, **run)
+    diagnostics = refined.diagnostics
+    [earlier] = diagnostics["step_size_refinements"]
+    assert earlier["predicted_step_size_bias"] > 2 * bias_bound  # the planted error was large ...
+    assert diagnostics["predicted_step_size_bias"] < bias_bound  # ... and is gone
+    assert diagnostics["step_size"] < earlier["step_size"] / 5
+    assert diagnostics["langevin_time"] == pytest.approx(diagnostics["num_steps"] * (diagnostics["step_size"]
+                                                                                      + earlier["step_size"]))
+    assert abs(refined.estimate - exact) < 3 * refined.std_error + bias_bound * exact, (refined.estimate, exact)
+
+    monkeypatch.setattr(_estimate, "MAX_STEP_SIZE_REFINEMENTS", 0)  # the planted bug: no refinement
+    unrefined = estimate(model, **run)
+    assert unrefined.estimate == pytest.approx(earlier["llc"], rel=1e-6)  # the refined run continued this one
+    assert abs(unrefined.estimate - exact) > 3 * unrefined.std_error + bias_bound * exact
+    assert "lower the step size" in " ".join(unrefined.diagnostics["reasons"])
+
+    # A step size the caller gives is theirs: never refined.
+    given = estimate(model, **run, step_size=earlier["step_size"])
+    assert given.diagnostics["step_size_refinements"] == [] and given.diagnostics["step_size"] == earlier["step_size"]
 
 
 @pytest.mark.slow
@@ -369,6 +408,7 @@ def test_a_heavy_tailed_gradient_marks_the_result_unreliable():
                      key=jax.random.key(0), exact=False)
     assert heavy.diagnostics["largest_gradient_share"] > 0.25
     assert any("heavy-tailed gradient" in reason for reason in heavy.diagnostics["reasons"])
+    assert heavy.diagnostics["step_size_refinements"] == []  # a prediction it cannot trust is not acted on
     light = estimate(toy_models.get("regular", d=2), "llc", key=jax.random.key(0), exact=False)
     assert light.diagnostics["largest_gradient_share"] < 0.05
     assert not any("heavy-tailed" in reason for reason in light.diagnostics["reasons"])
