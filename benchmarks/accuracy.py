@@ -128,7 +128,7 @@ def markdown(rows, summary, command, method) -> str:
     with_bias = any(r.get("predicted_step_size_bias") is not None for r in rows)  # not rlct: one bias per temperature
     if with_bias:
         lines += ["SGLD bias is the step-size/minibatch bias predicted on the run's own draws; in brackets, the",
-                        "first stage's where that was over 3 % and the run was continued at a smaller ε.", ""]
+                  "first stage's where that was over 3 % and the run was continued at a smaller ε.", ""]
     lines += [
         "| model | d | λ | m | λ̂ ± se | \\|λ̂−λ\\|/λ | λ in CI | λ(nβ) exact | \\|λ̂−λ(nβ)\\|/λ(nβ) | λ(nβ) in CI | λ_n(nβ) | λ_n(nβ) in CI | "
         + ("SGLD bias | " if with_bias else "") + "reliable | s |",

@@ -2,12 +2,12 @@
 
 One `slt.estimate(model, "llc", ...)` per model with the library's automatic step-size calibration
 and its defaults otherwise (n = 10⁶, nβ = 1000, 4 chains × 1000 draws, thinning 40, SGLD
-minibatch 1000). Shorter runs or smaller minibatches (a smaller calibrated ε) leave the chains too
-little Langevin time to move along the singular set and read low or fail R-hat: with minibatch 100
-at the same length, w₁²w₂⁴ read 0.087 against λ(nβ) = 0.220. For d <= 2 the estimate also carries the exact population-limit value
-λ(nβ) = t E_t[K] by quadrature (`diagnostics["exact_at_nbeta"]`): the quantity a single-temperature
-LLC measures. Its gap to λ is the finite-temperature bias, about (m − 1)/log nβ for m > 1 and a
-power of nβ for singular models with m = 1, which no error bar covers.
+minibatch 1000). Shorter runs or smaller minibatches (a smaller calibrated ε) can leave the chains
+too little Langevin time to move along the singular set, and such runs read low or fail R-hat.
+For d <= 2 the estimate also carries the exact population-limit value λ(nβ) = t E_t[K] by
+quadrature (`diagnostics["exact_at_nbeta"]`): the quantity a single-temperature LLC measures. Its
+gap to λ is the finite-temperature bias, about (m − 1)/log nβ for m > 1 and a power of nβ for
+singular models with m = 1, which no error bar covers.
 Prints one line per model. `--small` runs two models on tiny settings (tests).
 """
 

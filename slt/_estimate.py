@@ -311,9 +311,14 @@ class _Run(NamedTuple):
     divergences: tuple[str, ...] = ()
     predicted_bias: float = float("nan")
     gradient_statistics: Any = None
-    # the runs this one continues from (step-size refinement): their ε, predicted bias and LLC
+    # the runs this one continues from (step-size refinement), each as long as this one: their ε,
+    # predicted bias and LLC
     earlier_runs: tuple[dict, ...] = ()
-    earlier_langevin_time: float = 0.0
+
+    @property
+    def langevin_time(self) -> float:
+        """steps × ε summed over this run and the runs it continues."""
+        return self.num_steps * (self.step_size + sum(earlier["step_size"] for earlier in self.earlier_runs))
 
 
 def _sgld_run(posterior, initial_positions, key, *, trace_sink=None, **options) -> _Run:
@@ -422,7 +427,7 @@ def _refined_runs(runs, sampler_at, keys, lengths, bias_tolerance: float, bias_f
     for refinement in range(1, MAX_STEP_SIZE_REFINEMENTS + 1):
         pending = [job for job, run in enumerate(runs) if isinstance(run, _Run) and job not in given_up
                    and run.predicted_bias > REFINE_BIAS_FACTOR * bias_tolerance
-                   and run.gradient_statistics.largest_share <= MAX_GRADIENT_SHARE]
+                   and not _heavy_tailed(run.gradient_statistics)]
         if not pending:
             break
         step_sizes = [runs[job].step_size * bias_tolerance / runs[job].predicted_bias for job in pending]
@@ -442,9 +447,13 @@ def _refined_runs(runs, sampler_at, keys, lengths, bias_tolerance: float, bias_f
                        "llc": previous.gradient_statistics.mean_scaled_loss_gap}
             runs[job] = previous._replace(
                 trace=trace, step_size=float(epsilon), predicted_bias=step_size_bias(epsilon, checked, bias_floor),
-                gradient_statistics=checked, earlier_runs=previous.earlier_runs + (earlier,),
-                earlier_langevin_time=previous.earlier_langevin_time + previous.num_steps * previous.step_size)
+                gradient_statistics=checked, earlier_runs=previous.earlier_runs + (earlier,))
     return runs
+
+
+def _heavy_tailed(statistics: GradientStatistics | None) -> bool:
+    """One draw carries more than `MAX_GRADIENT_SHARE` of Σ|ĝ|²: the predicted bias is not to be trusted."""
+    return statistics is not None and statistics.largest_share > MAX_GRADIENT_SHARE
 
 
 def _drawn_gradient_statistics(trace) -> GradientStatistics:
@@ -488,7 +497,7 @@ def _run_diagnostics(run: _Run, estimator_diagnostics, *, treat_escape_as_reason
             f"(best {np.max(run.calibration['acceptance']):.3f})"
         )
     statistics = run.gradient_statistics
-    if statistics is not None and statistics.largest_share > MAX_GRADIENT_SHARE:
+    if _heavy_tailed(statistics):
         reasons.append(
             f"heavy-tailed gradient: one of {statistics.num_points} checked draws carries "
             f"{statistics.largest_share:.0%} of Σ|ĝ|², so SGLD's step-size bias cannot be predicted (a prior or "
@@ -499,7 +508,7 @@ def _run_diagnostics(run: _Run, estimator_diagnostics, *, treat_escape_as_reason
             f"predicted SGLD step-size/minibatch bias {run.predicted_bias:.1%} of λ̂ > {MAX_PREDICTED_STEP_SIZE_BIAS:.0%} "
             "(ε E|ĝ|² / 4λ̂ on the run's own draws): lower the step size"
         )
-    langevin_time = run.earlier_langevin_time + run.num_steps * run.step_size
+    langevin_time = run.langevin_time
     if langevin_time < MIN_LANGEVIN_TIME:
         warnings.append(
             f"the chains ran a Langevin time of {langevin_time:.2g} (steps × ε), under the relaxation time 1 of a "
