@@ -73,6 +73,8 @@ def row_for(model, result, empirical=None) -> dict:
         # the first stage's predicted bias where the run was continued at a smaller ε (else None)
         "first_stage_predicted_bias": next((stage["predicted_step_size_bias"]
                                             for stage in result.diagnostics.get("step_size_refinements") or []), None),
+        "langevin_time": (result.diagnostics.get("langevin_time") if result.method != "rlct"
+                          else min(p["langevin_time"] for p in result.diagnostics["per_temperature"])),
         "multiplicity_estimate": result.diagnostics.get("multiplicity_estimate"),
         "seconds": result.seconds,
     }
@@ -128,17 +130,19 @@ def markdown(rows, summary, command, method) -> str:
     with_bias = any(r.get("predicted_step_size_bias") is not None for r in rows)  # not rlct: one bias per temperature
     if with_bias:
         lines += ["SGLD bias is the step-size/minibatch bias predicted on the run's own draws; in brackets, the",
-                  "first stage's where that was over 3 % and the run was continued at a smaller ε.", ""]
+                  "first stage's where that was over 3 % and the run was continued at a smaller ε. T is the",
+                  "run's Langevin time (steps × ε, summed over the stages; the diagnostics warn below 1).", ""]
     lines += [
         "| model | d | λ | m | λ̂ ± se | \\|λ̂−λ\\|/λ | λ in CI | λ(nβ) exact | \\|λ̂−λ(nβ)\\|/λ(nβ) | λ(nβ) in CI | λ_n(nβ) | λ_n(nβ) in CI | "
-        + ("SGLD bias | " if with_bias else "") + "reliable | s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if with_bias else "") + "---|---|",
+        + ("SGLD bias | T | " if with_bias else "") + "reliable | s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if with_bias else "") + "---|---|",
     ]
     for r in rows:
         bias = ""
         if with_bias:
             first = r.get("first_stage_predicted_bias")
-            bias = f"| {fmt(r.get('predicted_step_size_bias'), '.1%')}" + (f" ({first:.1%})" if first is not None else "") + " "
+            bias = (f"| {fmt(r.get('predicted_step_size_bias'), '.1%')}" + (f" ({first:.1%})" if first is not None else "")
+                    + f" | {fmt(r.get('langevin_time'), '.2g')} ")
         lines.append(
             f"| {r['model']} | {r['d']} | {r['lambda_fraction'] or '?'} | {r['m'] if r['m'] is not None else '?'} "
             f"| {r['estimate']:.4g} ± {r['std_error']:.2g} | {fmt(r['relative_error'], '.1%')} | {fmt(r['truth_in_interval'])} "

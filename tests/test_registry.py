@@ -92,6 +92,55 @@ def test_power_gaussian_prior_is_normalised_and_samples_its_density(h, x64):
     assert abs(np.mean(draws > 0) - 0.5) < 4 * 0.5 / np.sqrt(draws.size)
 
 
+@pytest.mark.parametrize("powers", [(1,), (1, 0), (2, 1, 3)])
+def test_power_prior_coordinates_carry_the_prior_to_a_density_with_a_bounded_score(powers, x64):
+    """u_j = sign(w_j)|w_j|^(h_j+1) where h_j = 1: the law of u must be the push-forward of φ,
+    φ(w(u)) |det dw/du|, with the Jacobian from autodiff; it must integrate to 1; its score must
+    be bounded near 0 where φ's is h/w; and prior draws must follow it."""
+    prior = toy_models.PowerGaussianPrior(powers, scale=0.8)
+    coordinates = prior.sampling_coordinates()
+    assert coordinates.flattened == tuple(j for j, h in enumerate(powers) if h == 1)
+    points = jax.random.normal(jax.random.key(1), (50, len(powers)), jnp.float64) * 1.5
+    for u in points:
+        jacobian = jnp.diag(jax.jacfwd(coordinates.to_model)(u))
+        pushed = prior.log_density(coordinates.to_model(u)) + jnp.sum(jnp.log(jnp.abs(jacobian)))
+        assert float(coordinates.log_density(u)) == pytest.approx(float(pushed), rel=1e-9, abs=1e-9)
+        np.testing.assert_allclose(coordinates.from_model(coordinates.to_model(u)), u, rtol=1e-12, atol=1e-12)
+    if len(powers) <= 2:  # normalised (a 1-D or 2-D integral)
+        def density(*u):
+            return float(jnp.exp(coordinates.log_density(jnp.asarray(u))))
+        bounds = [(-40, 40)] * len(powers)
+        mass = integrate.nquad(density, bounds, opts={"points": [0.0], "limit": 200})[0]
+        assert mass == pytest.approx(1.0, abs=1e-6)
+    j = coordinates.flattened[0]
+    near_zero = jnp.zeros(len(powers), jnp.float64).at[:].set(0.5).at[j].set(1e-8)
+    assert abs(float(jax.grad(coordinates.log_density)(near_zero)[j])) < 1.0  # h/w would give 1e8
+    draws = np.asarray(jax.vmap(lambda k: coordinates.sample(k, jnp.zeros(len(powers))))(
+        jax.random.split(jax.random.key(0), 20_000)))[:, j]
+    # for h = 1, u_j is Laplace with scale 2s²
+    assert stats.kstest(draws, stats.laplace(scale=2 * 0.8**2).cdf).pvalue > 1e-3
+
+
+def test_a_prior_without_a_weak_zero_has_no_sampling_coordinates():
+    assert toy_models.PowerGaussianPrior((0, 2, 3)).sampling_coordinates() is None
+    model = toy_models.get("normal_crossing", powers=(1, 2))
+    assert model.in_sampling_coordinates() is model
+
+
+def test_a_model_in_sampling_coordinates_has_the_same_loss_and_is_built_once():
+    model = toy_models.get("normal_crossing", powers=(3, 1), prior_powers=(1, 1))
+    sampled = model.in_sampling_coordinates()
+    assert sampled is model.in_sampling_coordinates()  # one per model: compiled samplers are reused
+    assert sampled.label == model.label and sampled.true_rlct == model.true_rlct
+    assert isinstance(sampled.prior, toy_models.PowerPriorCoordinates)
+    data = model.sample_data(jax.random.key(0), 64)
+    w = jnp.asarray([0.7, -0.4])
+    u = sampled.prior.from_model(w)
+    assert float(sampled.loss(u, data)) == pytest.approx(float(model.loss(w, data)), rel=1e-6)
+    assert float(sampled.population_loss(u)) == pytest.approx(float(model.population_loss(w)), rel=1e-6)
+    np.testing.assert_allclose(sampled.w_star, sampled.prior.from_model(model.w_star))
+
+
 def test_gaussian_prior_log_density_matches_scipy():
     prior = toy_models.GaussianPrior(scale=2.0)
     params = {"a": jnp.asarray([0.3, -1.0]), "b": jnp.asarray([[2.0]])}

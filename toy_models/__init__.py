@@ -10,6 +10,7 @@ from toy_models._families import NOISE_STD, ModelParameterError
 from toy_models._model import (
     GaussianPrior,
     PowerGaussianPrior,
+    PowerPriorCoordinates,
     Prior,
     RegressionData,
     ToyModel,
@@ -40,6 +41,7 @@ __all__ = [
     "LearningCoefficient",
     "ModelParameterError",
     "PowerGaussianPrior",
+    "PowerPriorCoordinates",
     "Prior",
     "RegressionData",
     "ToyModel",

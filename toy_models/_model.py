@@ -1,6 +1,7 @@
 """The frozen `ToyModel`: a likelihood in JAX with its data sampler, prior, true point and known λ."""
 
-from dataclasses import dataclass, field
+import weakref
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import lgamma, log, pi
 from types import MappingProxyType
@@ -84,8 +85,75 @@ class PowerGaussianPrior:
         sign = jax.random.rademacher(key_sign, template.shape, dtype=template.dtype)
         return sign * jnp.sqrt(radius_squared)
 
+    def sampling_coordinates(self) -> "PowerPriorCoordinates | None":
+        """The coordinates SGLD should run in (`PowerPriorCoordinates`), or None where w itself
+        serves (no h_j in (0, 1])."""
+        return PowerPriorCoordinates(self.powers, self.scale) if any(0 < h <= 1 for h in self.powers) else None
 
-Prior = GaussianPrior | PowerGaussianPrior
+
+@dataclass(frozen=True)
+class PowerPriorCoordinates:
+    """Sampling coordinates for `PowerGaussianPrior`: u_j = sign(w_j) |w_j|^(h_j+1) where
+    0 < h_j <= 1, u_j = w_j elsewhere; as a prior, the law of u.
+
+    Why: the prior's score ∂_j log φ = h_j / w_j − w_j / s² has E_φ[(h_j / w_j)²] = ∞ for
+    h_j <= 1 (∫ |w|^(h−2) dw diverges at 0), so SGLD's drift is unbounded where the posterior has
+    mass and its step-size bias cannot be predicted (`slt.estimate` marks such a run
+    unreliable: heavy-tailed gradient). Since |w|^h dw = du / (h + 1), the law of u_j is
+
+        φ_u(u_j) = c_j / (h_j + 1) · exp(−|u_j|^(2/(h_j+1)) / (2 s²)),
+
+    whose score −|u_j|^((1−h_j)/(1+h_j)) sign(u_j) / ((h_j + 1) s²) is bounded for h_j <= 1
+    (for h_j = 1 a Laplace law of scale 2s²). A posterior expectation of a function of w, such as
+    E_β[L_n(w)], is the same in either coordinates, so the LLC is unchanged; the localisation
+    term (γ/2)||u − u*||² is not, so use these coordinates with γ = 0.
+
+    Limitation: the likelihood's gradient picks up dw_j/du_j = |u_j|^(−h_j/(h_j+1)) / (h_j + 1),
+    bounded only where ∂L/∂w_j vanishes at w_j = 0 at least like |w_j|^(h_j). For a normal
+    crossing it does on the population; on a data set the cross term −f(w) S_xy / n leaves a
+    pole of size ~ 1/√n.
+    """
+
+    powers: tuple[int, ...]
+    scale: float = 1.0
+
+    @property
+    def flattened(self) -> tuple[int, ...]:
+        """The coordinates j that are changed (0 < h_j <= 1)."""
+        return tuple(j for j, h in enumerate(self.powers) if 0 < h <= 1)
+
+    def _exponents(self, like: Array) -> Float[Array, "... d"]:
+        """h_j + 1 on the changed coordinates, else 1, shaped to broadcast against `like` [..., d]."""
+        exponents = jnp.asarray([h + 1 if 0 < h <= 1 else 1 for h in self.powers], like.dtype)
+        return exponents.reshape((1,) * (jnp.ndim(like) - 1) + (-1,))
+
+    def to_model(self, u: Float[Array, "... d"]) -> Float[Array, "... d"]:
+        """w(u) = sign(u) |u|^(1/(h+1)) on the changed coordinates (u's last axis is j)."""
+        return jnp.sign(u) * jnp.abs(u) ** (1 / self._exponents(u))
+
+    def from_model(self, w: Float[Array, "... d"]) -> Float[Array, "... d"]:
+        """u(w) = sign(w) |w|^(h+1) on the changed coordinates (w's last axis is j)."""
+        return jnp.sign(w) * jnp.abs(w) ** self._exponents(w)
+
+    def log_density(self, u: Float[Array, " d"]) -> Float[Array, ""]:
+        """log φ_u(u) = log φ(w(u)) + Σ_j log |dw_j/du_j|, in closed form (finite at u_j = 0)."""
+        total = 0.0
+        for j, h in enumerate(self.powers):
+            half = (h + 1) / 2
+            total = total - half * log(2 * self.scale**2) - lgamma(half)
+            if 0 < h <= 1:
+                total = total - log(h + 1) - 0.5 * jnp.abs(u[j]) ** (2 / (h + 1)) / self.scale**2
+            else:
+                total = total - 0.5 * jnp.square(u[j]) / self.scale**2
+                if h:
+                    total = total + h * jnp.log(jnp.abs(u[j]))
+        return total
+
+    def sample(self, key: PRNGKeyArray, template: Float[Array, " d"]) -> Float[Array, " d"]:
+        return self.from_model(PowerGaussianPrior(self.powers, self.scale).sample(key, template))
+
+
+Prior = GaussianPrior | PowerGaussianPrior | PowerPriorCoordinates
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,6 +210,29 @@ class ToyModel:
     def sample_prior(self, key: PRNGKeyArray) -> Params:
         return self.prior.sample(key, self.w_star)
 
+    def in_sampling_coordinates(self) -> "ToyModel":
+        """This model in its prior's sampling coordinates u (`PowerGaussianPrior.sampling_coordinates`),
+        or itself where the prior has none. The likelihood and population loss are composed with
+        w(u), the prior is the law of u, and w_star is u(w*); label, λ and data are the same.
+        One model per instance (cached), so compiled samplers are reused across calls."""
+        cached = _SAMPLING_MODELS.get(self)
+        if cached is not None:
+            return cached
+        coordinates = getattr(self.prior, "sampling_coordinates", lambda: None)()
+        if coordinates is None:
+            return self
+        log_likelihood, population_loss = self.log_likelihood, self.population_loss  # not self: see the cache
+        to_model = coordinates.to_model
+        sampled = replace(
+            self,
+            log_likelihood=lambda u, datum: log_likelihood(to_model(u), datum),
+            prior=coordinates,
+            w_star=coordinates.from_model(self.w_star),
+            population_loss=None if population_loss is None else (lambda u: population_loss(to_model(u))),
+        )
+        _SAMPLING_MODELS[self] = sampled
+        return sampled
+
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary (λ as an exact string and as a float)."""
         def fraction(value):
@@ -159,3 +250,8 @@ class ToyModel:
             "reference": self.reference,
             "notes": self.notes,
         }
+
+
+# model -> the same model in its sampling coordinates; weak keys, and the values hold the model's
+# functions, not the model, so an unused model is still freed.
+_SAMPLING_MODELS: "weakref.WeakKeyDictionary[ToyModel, ToyModel]" = weakref.WeakKeyDictionary()
