@@ -1024,7 +1024,7 @@ def _estimate_jobs(model, method, keys, *, pack=None, n, num_chains, num_draws, 
                 continue
             outcomes.append(_result(model, method, _llc_outcome(result, run, nbeta), n=n, localization=localization,
                                     batch_size=batch_size, exact=exact, exact_at=exact_at, seconds=seconds,
-                                    traces=() if sinks is None else _in_model_coordinates(sampled, sinks[job]),
+                                    traces=() if sinks is None else _in_model_coordinates(model, sampled, sinks[job]),
                                     packed_jobs=len(keys) if pack else 1, population=population, sampled=sampled))
         return outcomes
     for key in keys:
@@ -1043,7 +1043,7 @@ def _estimate_jobs(model, method, keys, *, pack=None, n, num_chains, num_draws, 
             continue
         outcomes.append(_result(model, method, outcome, n=n, localization=localization, batch_size=batch_size,
                                 exact=exact, exact_at=exact_at, seconds=time.perf_counter() - job_start,
-                                traces=_in_model_coordinates(sampled, sink or ()), population=population,
+                                traces=_in_model_coordinates(model, sampled, sink or ()), population=population,
                                 sampled=sampled))
     return outcomes
 
@@ -1056,11 +1056,11 @@ def _sampled_model(model, localization: float):
     return model.in_sampling_coordinates()
 
 
-def _in_model_coordinates(sampled, labelled_traces) -> tuple:
-    """The (label, trace) pairs with positions mapped back from sampling coordinates to w."""
-    to_model = getattr(sampled.prior, "to_model", None)
-    if to_model is None:
+def _in_model_coordinates(model, sampled, labelled_traces) -> tuple:
+    """The (label, trace) pairs with positions mapped back from `sampled`'s coordinates to `model`'s w."""
+    if sampled is model:
         return tuple(labelled_traces)
+    to_model = sampled.prior.to_model
 
     def mapped(tree):
         return None if tree is None else jax.tree_util.tree_map(lambda leaf: np.asarray(to_model(jnp.asarray(leaf))), tree)
@@ -1069,12 +1069,12 @@ def _in_model_coordinates(sampled, labelled_traces) -> tuple:
                  for label, trace in labelled_traces)
 
 
-def _result(model, method, outcome, *, n, localization, batch_size, exact, exact_at, seconds, traces, packed_jobs=1,
-            population=False, sampled=None):
+def _result(model, method, outcome, *, n, localization, batch_size, exact, exact_at, seconds, traces, sampled,
+            packed_jobs=1, population=False):
     value, std_error, reported_nbeta, diagnostics, temperatures = outcome
     diagnostics["localization"] = float(localization)
     diagnostics["prior"] = type(model.prior).__name__
-    coordinates = sampled.prior if sampled is not None and sampled is not model else None
+    coordinates = None if sampled is model else sampled.prior
     diagnostics["sampling_coordinates"] = None if coordinates is None else (
         f"sampled in u_j = sign(w_j) |w_j|^(h_j+1) for j in {list(coordinates.flattened)} (prior |w_j|^h_j, h_j <= 1)")
     diagnostics["batch_size"] = n if batch_size is None else batch_size

@@ -444,10 +444,11 @@ def test_a_power_prior_with_h_1_is_sampled_where_its_score_is_bounded(monkeypatc
 
 
 def test_kept_traces_come_back_in_model_coordinates():
-    sampled = toy_models.get("normal_crossing", powers=(3, 1), prior_powers=(1, 1)).in_sampling_coordinates()
+    model = toy_models.get("normal_crossing", powers=(3, 1), prior_powers=(1, 1))
+    sampled = model.in_sampling_coordinates()
     u = np.asarray([[0.25, -0.04], [-1.0, 0.0]], np.float32)
     trace = Trace(*([None] * len(Trace._fields)))._replace(final_positions=u)
-    (label, mapped), = _estimate._in_model_coordinates(sampled, [("nbeta=1000", trace)])
+    (label, mapped), = _estimate._in_model_coordinates(model, sampled, [("nbeta=1000", trace)])
     assert label == "nbeta=1000" and mapped.positions is None
     np.testing.assert_allclose(mapped.final_positions, [[0.5, -0.2], [-1.0, 0.0]], rtol=1e-6)
 

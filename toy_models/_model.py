@@ -88,7 +88,8 @@ class PowerGaussianPrior:
     def sampling_coordinates(self) -> "PowerPriorCoordinates | None":
         """The coordinates SGLD should run in (`PowerPriorCoordinates`), or None where w itself
         serves (no h_j in (0, 1])."""
-        return PowerPriorCoordinates(self.powers, self.scale) if any(0 < h <= 1 for h in self.powers) else None
+        coordinates = PowerPriorCoordinates(self.powers, self.scale)
+        return coordinates if coordinates.flattened else None
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ class PowerPriorCoordinates:
 
     def _exponents(self, like: Array) -> Float[Array, "... d"]:
         """h_j + 1 on the changed coordinates, else 1, shaped to broadcast against `like` [..., d]."""
-        exponents = jnp.asarray([h + 1 if 0 < h <= 1 else 1 for h in self.powers], like.dtype)
+        exponents = jnp.asarray([h + 1 if j in self.flattened else 1 for j, h in enumerate(self.powers)], like.dtype)
         return exponents.reshape((1,) * (jnp.ndim(like) - 1) + (-1,))
 
     def to_model(self, u: Float[Array, "... d"]) -> Float[Array, "... d"]:
@@ -141,7 +142,7 @@ class PowerPriorCoordinates:
         for j, h in enumerate(self.powers):
             half = (h + 1) / 2
             total = total - half * log(2 * self.scale**2) - lgamma(half)
-            if 0 < h <= 1:
+            if j in self.flattened:
                 total = total - log(h + 1) - 0.5 * jnp.abs(u[j]) ** (2 / (h + 1)) / self.scale**2
             else:
                 total = total - 0.5 * jnp.square(u[j]) / self.scale**2
