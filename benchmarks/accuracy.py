@@ -5,7 +5,7 @@
     .venv/bin/python benchmarks/accuracy.py --method rlct
 
 For each model: λ̂ ± se from `slt._estimate.estimate(model, method, key=...)` with the library's
-defaults (n = 10⁶, 4 chains × 1000 draws, ε calibrated), |λ̂ − λ|/λ against the registry's exact
+defaults (n = 10⁶, 4 chains × 4000 draws, ε calibrated), |λ̂ − λ|/λ against the registry's exact
 λ, whether λ lies in λ̂ ± 1.96 se, and, for d <= 2, the same against the exact finite-temperature
 value λ(nβ) (`toy_models.finite_temperature_rlct`), which is what the error bar is about. For
 method wbic the λ̂ is the implied (WBIC − n L_n(w*)) / log n. Writes Markdown, CSV and JSON to

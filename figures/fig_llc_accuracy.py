@@ -1,7 +1,7 @@
 """LLC accuracy across the registry: λ̂ ± 1.96 se from `slt.estimate` against the true λ and the exact λ(nβ).
 
 One `slt.estimate(model, "llc", ...)` per model with the library's automatic step-size calibration
-and its defaults otherwise (n = 10⁶, nβ = 1000, 4 chains × 1000 draws, thinning 40, SGLD
+and its defaults otherwise (n = 10⁶, nβ = 1000, 4 chains × 4000 draws, thinning 10, SGLD
 minibatch 1000). Shorter runs or smaller minibatches (a smaller calibrated ε) can leave the chains
 too little Langevin time to move along the singular set, and such runs read low or fail R-hat.
 For d <= 2 the estimate also carries the exact population-limit value λ(nβ) = t E_t[K] by

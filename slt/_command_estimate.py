@@ -6,7 +6,7 @@ import json
 import jax
 
 import toy_models
-from slt._estimate import DEFAULT_NUM_DATA, DEFAULT_THINNING, METHODS, estimate
+from slt._estimate import DEFAULT_NUM_DATA, DEFAULT_NUM_DRAWS, DEFAULT_THINNING, METHODS, estimate
 
 
 def register(subparsers) -> None:
@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     parser.add_argument("--method", default="llc", help=f"one of: {', '.join(METHODS)} (default llc)")
     parser.add_argument("--n", type=int, default=DEFAULT_NUM_DATA, help=f"data size n (default {DEFAULT_NUM_DATA})")
     parser.add_argument("--chains", type=int, default=4, help="chains per temperature (default 4)")
-    parser.add_argument("--draws", type=int, default=1000, help="recorded draws per chain (default 1000)")
+    parser.add_argument("--draws", type=int, default=DEFAULT_NUM_DRAWS,
+                        help=f"recorded draws per chain (default {DEFAULT_NUM_DRAWS})")
     parser.add_argument("--thinning", type=int, default=DEFAULT_THINNING,
                         help=f"SGLD steps per recorded draw (default {DEFAULT_THINNING})")
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")

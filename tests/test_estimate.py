@@ -217,17 +217,18 @@ SPREAD_KEYS = tuple(200 + seed for seed in range(4))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("thinning, should_pass", [(_estimate.DEFAULT_THINNING, True), (10, False)])
-def test_the_default_run_lets_the_chains_spread_along_the_singular_set(thinning, should_pass):
+@pytest.mark.parametrize("num_draws, thinning, should_pass",
+                         [(_estimate.DEFAULT_NUM_DRAWS, _estimate.DEFAULT_THINNING, True), (1000, 10, False)])
+def test_the_default_run_lets_the_chains_spread_along_the_singular_set(num_draws, thinning, should_pass):
     # w1 w2⁴ at the defaults (n = 10⁶, t = 1000). The chains start at w* = 0 and must spread along
     # the axes, which only the prior confines (relaxation time 1 in Langevin time, ~1/ε steps);
     # the time spent near the crossing lowers t E[L − L(w*)]. Pooled over 4 data sets, the LLC
     # must match each data set's exact λ_n(t) within 3 pooled se + the 2 % SGLD bias target. The
-    # planted bug is the old default, thinning 10 (measured before the step-size refinement: −23, −10,
-    # −17, −19 %).
+    # planted bug is the old default, 1000 draws at thinning 10, a quarter of the steps (measured
+    # before the step-size refinement: −23, −10, −17, −19 %).
     model = toy_models.get("normal_crossing", **STAT_MODEL)
     keys = [jax.random.key(seed) for seed in SPREAD_KEYS]
-    results = _estimate.estimate_many(model, "llc", keys=keys, thinning=thinning, exact=False)
+    results = _estimate.estimate_many(model, "llc", keys=keys, num_draws=num_draws, thinning=thinning, exact=False)
     relative_errors, relative_variances = [], []
     for key, result in zip(keys, results):
         data = model.sample_data(jax.random.split(key)[0], result.n)  # the data `estimate` drew
@@ -502,3 +503,20 @@ def test_estimate_many_refuses_bad_keys_and_settings(many_keys):
         _estimate.estimate_many(model, keys=many_keys, num_chains=0)
     with pytest.raises(TypeError, match="num_chain"):
         _estimate.estimate_many(model, keys=many_keys, num_chain=2)
+
+
+def test_the_heavy_tail_screen_counts_a_fixed_number_of_draws_per_chain():
+    # max |ĝ|² / Σ|ĝ|² falls as draws are added, so MAX_GRADIENT_SHARE holds for a fixed count: at
+    # 4000 draws per chain the screen sees every 4th (the steps 1000 draws at thinning 40 recorded).
+    # Measured: over all 4000 draws it missed both heavy-tailed cases of the tests above.
+    draws = 4 * _estimate.GRADIENT_SHARE_DRAWS_PER_CHAIN
+    squared = np.ones((4, draws))
+    squared[0, 3] = 3000.0  # a screened draw
+    trace = Trace(*([None] * len(Trace._fields)))._replace(
+        info={"grad_squared_norm": squared}, loss=np.zeros((4, draws)), loss_at_center=np.zeros((4, draws)), nbeta=1.0)
+    statistics = _estimate._drawn_gradient_statistics(trace)
+    assert statistics.num_points == 4 * _estimate.GRADIENT_SHARE_DRAWS_PER_CHAIN
+    assert statistics.largest_share == pytest.approx(3000.0 / (3000.0 + 3999.0))
+    assert statistics.mean_squared_gradient == pytest.approx((3000.0 + 4 * draws - 1) / (4 * draws))  # every draw
+    squared[0, 3], squared[0, 2] = 1.0, 3000.0  # the same spike on a draw the screen skips
+    assert _estimate._drawn_gradient_statistics(trace).largest_share == pytest.approx(1.0 / 4000.0)
