@@ -150,7 +150,7 @@ def test_step_size_bias_formula_is_the_gaussian_sgld_variance_inflation():
 # Statistical check against the exact population-limit λ(t) (toy_models.finite_temperature_rlct)
 
 STAT_MODEL = dict(powers=(1, 2))  # K = w1² w2⁴ / 2, λ = 1/4, m = 1, d = 2
-STAT_RUN = dict(n=100_000, nbeta=100.0, num_chains=4, num_draws=2000)
+STAT_RUN = dict(n=100_000, nbeta=100.0, num_chains=4, num_draws=8000)  # 100 000 steps per chain at the default thinning
 # Errors not covered by the standard error, bounded explicitly:
 # - finite n at the true w*: the run sees L_n, not the population K. For this singular model the
 #   first-order effect is a term −f(w) S_xy/n (f = w1 w2², S_xy = Σ x y ~ √n) in L_n(w) − L_n(0),
