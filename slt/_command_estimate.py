@@ -50,7 +50,8 @@ def run(args) -> int:
     else:
         print(result.summary())
         diagnostics = result.diagnostics
-        print(f"  interval (±1.96 se): [{result.interval[0]:.5g}, {result.interval[1]:.5g}]; {diagnostics['interval_note']}")
+        print(f"  interval (± (1.96 se + systematic_error)): [{result.interval[0]:.5g}, {result.interval[1]:.5g}]; "
+              f"{diagnostics['interval_note']}")
         print(f"  R-hat {diagnostics['rhat']:.4f}, ESS bulk {diagnostics['ess_bulk']:.0f}, "
               f"MALA acceptance {diagnostics['mala_acceptance']:.3f}, step size {diagnostics['step_size']}, "
               f"seconds {result.seconds:.1f}")

@@ -99,7 +99,8 @@ term −f(w) S_xy/n of L_n(w) − L_n(w*) is first order, so λ_n(t) − λ(t) i
 with a sign set by the data (K = w⁴/2 at t = 1000: +13.5 % at n = 10⁵, +4 % at n = 10⁶);
 (3) SGLD's step-size and minibatch bias: predicted per run on its own draws
 (`predicted_step_size_bias`, ε E|ĝ|²/4λ̂) and held near 2 % by the calibration and its refinement,
-but not corrected for.
+but not corrected for: its absolute size ε E|ĝ|²/4 is the result's `systematic_error`, which widens
+the reported `interval` (so the interval covers (3) as well as the Monte-Carlo error).
 The `rlct` fit removes the (m−1)/log t term but not power-law corrections a t^(−g) (m = 1).
 """
 
@@ -162,13 +163,13 @@ MAX_GRADIENT_SHARE = 0.25
 # tails above (w1²w2² with prior |w1 w2| on seed 0, w1³w2 with prior |w1 w2| sampled in w). At the
 # default 4000 × 10 the screened draws are every 4th: the steps 1000 draws at thinning 40 recorded.
 GRADIENT_SHARE_DRAWS_PER_CHAIN = 1000
-INTERVAL_Z = 1.96  # the reported interval is estimate ± 1.96 standard errors (95 %)
+INTERVAL_Z = 1.96  # the reported interval is estimate ± (1.96 standard errors + systematic_error)
 
 INTERVAL_NOTE = (
-    "estimate ± 1.96 std_error covers Monte-Carlo error at the stated nbeta only: not the "
-    "finite-temperature bias λ − λ(nβ) (see exact_at_nbeta), the data-set fluctuation at the true w* "
-    "(≈ −β·d/2 for regular models, relative ~√β for singular ones), nor SGLD step-size/minibatch bias "
-    "(see predicted_step_size_bias)"
+    "estimate ± (1.96 std_error + systematic_error) covers Monte-Carlo error and, for llc, the predicted "
+    "SGLD step-size/minibatch bias ε E|ĝ|²/4 (systematic_error; 0 for the other methods) at the stated "
+    "nbeta only: not the finite-temperature bias λ − λ(nβ) (see exact_at_nbeta), nor the data-set "
+    "fluctuation at the true w* (≈ −β·d/2 for regular models, relative ~√β for singular ones)"
 )
 
 
@@ -180,6 +181,11 @@ class EstimateResult(NamedTuple):
     model, params : the registry label (`family(k=v, ...)`) and the family parameters.
     method : "llc", "wbic" or "rlct".
     estimate, std_error : λ̂ (llc, rlct) or WBIC (wbic), and its Monte-Carlo standard error.
+    systematic_error : llc: the SGLD step-size/minibatch bias predicted on the run's own draws,
+        ε E|ĝ|²/4 (`slt._calibration.step_size_bias` times λ̂), in the units of `estimate`; 0 for the
+        other methods. `interval` is estimate ± (1.96 std_error + systematic_error): the bias is a
+        first-order prediction whose sign is only known for a Gaussian posterior (upward), so it
+        widens both sides.
     true_rlct, multiplicity : the registry's exact λ and m (None where unknown).
     n, nbeta : data size and the inverse temperature t = nβ (for rlct: the largest t of the sweep).
     diagnostics : JSON-ready mapping (reliable, reasons, warnings, R-hat, ESS, MALA acceptance,
@@ -201,6 +207,7 @@ class EstimateResult(NamedTuple):
     diagnostics: Mapping[str, Any]
     seconds: float
     traces: tuple = ()  # with keep_traces=True: (label, slt.Trace) per SGLD run, e.g. ("nbeta=1000", trace)
+    systematic_error: float = 0.0
 
     @property
     def unreliable(self) -> bool:
@@ -208,7 +215,8 @@ class EstimateResult(NamedTuple):
 
     @property
     def interval(self) -> tuple[float, float]:
-        return (self.estimate - INTERVAL_Z * self.std_error, self.estimate + INTERVAL_Z * self.std_error)
+        half_width = INTERVAL_Z * self.std_error + self.systematic_error
+        return (self.estimate - half_width, self.estimate + half_width)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict (λ as a float; its exact fraction as `true_rlct_fraction`)."""
@@ -218,6 +226,7 @@ class EstimateResult(NamedTuple):
             "method": self.method,
             "estimate": _finite_or_none(self.estimate),
             "std_error": _finite_or_none(self.std_error),
+            "systematic_error": _finite_or_none(self.systematic_error),
             "interval": [_finite_or_none(v) for v in self.interval],
             "true_rlct": None if self.true_rlct is None else float(self.true_rlct),
             "true_rlct_fraction": None if self.true_rlct is None else str(self.true_rlct),
@@ -231,7 +240,9 @@ class EstimateResult(NamedTuple):
 
     def summary(self) -> str:
         name = {"wbic": "WBIC", "waic": "WAIC", "ti": "F_n"}.get(self.method, "λ̂")
-        text = f"{self.model} [{self.method}] {name} = {self.estimate:.5g} ± {self.std_error:.2g} (n = {self.n}, nβ = {self.nbeta:.4g})"
+        systematic = f" ± {self.systematic_error:.2g} (SGLD bias)" if self.systematic_error else ""
+        text = (f"{self.model} [{self.method}] {name} = {self.estimate:.5g} ± {self.std_error:.2g}{systematic} "
+                f"(n = {self.n}, nβ = {self.nbeta:.4g})")
         if self.true_rlct is not None:
             text += f"; true λ = {self.true_rlct} ({float(self.true_rlct):.4g}), m = {self.multiplicity}"
         exact = self.diagnostics.get("exact_at_nbeta")
@@ -612,6 +623,8 @@ def _llc_outcome(result, run, nbeta):
     """The (value, std_error, nβ, diagnostics, temperatures) of one llc job."""
     diagnostics = _run_diagnostics(run, result.diagnostics, treat_escape_as_reason=True)
     diagnostics["per_chain"] = result.per_chain
+    # step_size_bias × λ̂ without the floor on λ̂: the predicted absolute bias of λ̂
+    diagnostics["systematic_error"] = run.step_size * run.gradient_statistics.mean_squared_gradient / 4.0
     return result.mean, result.std_error, nbeta, diagnostics, nbeta
 
 
@@ -1127,4 +1140,5 @@ def _result(model, method, outcome, *, n, localization, batch_size, exact, exact
         diagnostics=diagnostics,
         seconds=seconds,
         traces=traces,
+        systematic_error=float(diagnostics.get("systematic_error", 0.0)),
     )

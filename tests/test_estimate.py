@@ -41,7 +41,7 @@ def test_json_has_every_contract_key_with_its_type(cli_json):
     top = {
         "model": str, "params": dict, "method": str, "estimate": float, "std_error": float,
         "true_rlct": float, "multiplicity": int, "n": int, "nbeta": float, "diagnostics": dict,
-        "seconds": float, "interval": list, "reliable": bool, "seed": int,
+        "seconds": float, "interval": list, "reliable": bool, "seed": int, "systematic_error": float,
     }
     for key, kind in top.items():
         assert isinstance(cli_json[key], kind), (key, cli_json[key])
@@ -67,6 +67,12 @@ def test_json_has_every_contract_key_with_its_type(cli_json):
     assert diagnostics["exact_at_nbeta"] == pytest.approx(
         toy_models.finite_temperature_rlct(toy_models.get("normal_crossing", powers=(1, 2)), cli_json["nbeta"]))
     assert "Monte-Carlo" in diagnostics["interval_note"]
+    # systematic_error is the predicted SGLD bias in λ's units: ε E|ĝ|²/4 = predicted relative bias × λ̂
+    # (the relative one divides by λ̂ floored at 0.05), and it widens the interval on both sides
+    gap = max(cli_json["estimate"], 0.05)
+    assert cli_json["systematic_error"] == pytest.approx(diagnostics["predicted_step_size_bias"] * gap, rel=1e-4)
+    half_width = 1.96 * cli_json["std_error"] + cli_json["systematic_error"]
+    assert cli_json["interval"] == pytest.approx([cli_json["estimate"] - half_width, cli_json["estimate"] + half_width])
 
 
 def test_unknown_true_rlct_is_null_in_json():
@@ -74,6 +80,17 @@ def test_unknown_true_rlct_is_null_in_json():
                             1000, 100.0, {"reasons": [], "x": np.float64(np.nan)}, 1.0)
     text = json.dumps(result.to_json(), allow_nan=False)
     assert json.loads(text)["true_rlct"] is None and json.loads(text)["diagnostics"]["x"] is None
+
+
+def test_the_interval_adds_the_systematic_error_to_the_monte_carlo_error():
+    fields = ("normal_crossing(powers=1)", {"powers": (1,)}, "llc", 0.5, 0.01, None, None, 1000, 100.0,
+              {"reasons": []}, 1.0)
+    assert EstimateResult(*fields).interval == pytest.approx((0.5 - 0.0196, 0.5 + 0.0196))
+    widened = EstimateResult(*fields, systematic_error=0.03)
+    assert widened.interval == pytest.approx((0.5 - 0.0496, 0.5 + 0.0496))
+    assert widened.to_json()["systematic_error"] == 0.03 and widened.to_json()["interval"] == pytest.approx(
+        [0.4504, 0.5496])
+    assert "± 0.03 (SGLD bias)" in widened.summary() and "SGLD bias" not in EstimateResult(*fields).summary()
 
 
 def test_same_seed_gives_the_same_estimate_from_the_cli_and_the_library(cli_json):
@@ -144,6 +161,30 @@ def test_step_size_bias_formula_is_the_gaussian_sgld_variance_inflation():
     predicted = step_size_bias(epsilon, GradientStatistics(mean_squared_gradient=h, mean_scaled_loss_gap=0.5))
     assert predicted == pytest.approx(epsilon * h / 2)
     assert predicted == pytest.approx(1 / (1 - epsilon * h / 2) - 1, rel=0.02)
+
+
+@pytest.mark.slow
+def test_the_systematic_error_is_the_bias_of_a_large_step_size():
+    # regular(d=2) on the population at t = 1000: the exact λ(t) is known and the posterior is
+    # Gaussian, where SGLD at step ε inflates each direction's share 1/2 of λ by x/(1 − x), x = εh/2,
+    # and systematic_error predicts its first-order part. A given ε with εt = 0.3 plants a bias
+    # of about 18 %: the estimate minus the prediction must match λ(t) within 4 se plus the second-
+    # order remainder, while the estimate alone must not (the planted bias is caught).
+    model = toy_models.get("regular", d=2)
+    t = 1000.0
+    exact = toy_models.finite_temperature_rlct(model, t)
+    result = estimate(model, "llc", key=jax.random.key(5), nbeta=t, population=True, step_size=0.3 / t,
+                      num_chains=8, num_draws=4000)
+    relative = result.systematic_error / result.estimate
+    assert 0.1 < relative < 0.25, relative  # the planted bias is large ...
+    remainder = relative ** 2 / (1 - relative) * exact
+    tolerance = 4 * result.std_error + remainder
+    assert tolerance < 0.5 * result.systematic_error  # ... against the tolerance
+    assert abs(result.estimate - result.systematic_error - exact) < tolerance, (
+        result.estimate, result.std_error, result.systematic_error, exact)
+    assert abs(result.estimate - exact) > tolerance  # planted: without the systematic term it fails
+    low, high = result.interval
+    assert low <= exact <= high
 
 
 # --------------------------------------------------------------------------------------------
