@@ -166,9 +166,9 @@ GRADIENT_SHARE_DRAWS_PER_CHAIN = 1000
 INTERVAL_Z = 1.96  # the reported interval is estimate ± (1.96 standard errors + systematic_error)
 
 INTERVAL_NOTE = (
-    "estimate ± (1.96 std_error + systematic_error) covers Monte-Carlo error and, for llc, the predicted "
-    "SGLD step-size/minibatch bias ε E|ĝ|²/4 (systematic_error; 0 for the other methods) at the stated "
-    "nbeta only: not the finite-temperature bias λ − λ(nβ) (see exact_at_nbeta), nor the data-set "
+    "estimate ± (1.96 std_error + systematic_error) covers Monte-Carlo error and the predicted SGLD "
+    "step-size/minibatch bias ε E|ĝ|²/4 (systematic_error: llc, and rlct through its fit; 0 for the other "
+    "methods) at the stated nbeta only: not the finite-temperature bias λ − λ(nβ) (see exact_at_nbeta), nor the data-set "
     "fluctuation at the true w* (≈ −β·d/2 for regular models, relative ~√β for singular ones)"
 )
 
@@ -182,8 +182,9 @@ class EstimateResult(NamedTuple):
     method : "llc", "wbic" or "rlct".
     estimate, std_error : λ̂ (llc, rlct) or WBIC (wbic), and its Monte-Carlo standard error.
     systematic_error : llc: the SGLD step-size/minibatch bias predicted on the run's own draws,
-        ε E|ĝ|²/4 (`slt._calibration.step_size_bias` times λ̂), in the units of `estimate`; 0 for the
-        other methods. `interval` is estimate ± (1.96 std_error + systematic_error): the bias is a
+        ε E|ĝ|²/4 (`slt._calibration.step_size_bias` times λ̂), in the units of `estimate`; rlct: those
+        of its temperatures carried through the fit (`_fit_systematic_error`); 0 for the other
+        methods. `interval` is estimate ± (1.96 std_error + systematic_error): the bias is a
         first-order prediction whose sign is only known for a Gaussian posterior (upward), so it
         widens both sides.
     true_rlct, multiplicity : the registry's exact λ and m (None where unknown).
@@ -619,12 +620,30 @@ def _llc_at_jobs(model, datas, nbetas, keys, *, localization, trace_sink=None, t
             for run, nbeta in zip(runs, nbetas)]
 
 
+def _predicted_absolute_bias(run: _Run) -> float:
+    """ε E|ĝ|²/4 on the run's own draws: `step_size_bias` × λ̂ without its floor on λ̂."""
+    return run.step_size * run.gradient_statistics.mean_squared_gradient / 4.0
+
+
+def _fit_systematic_error(fit_value, means, systematic_errors) -> float:
+    """Σ_k |λ̂(means + s_k e_k) − λ̂(means)|: each temperature's predicted SGLD bias s_k carried
+    through the extrapolation `fit_value` (a function of the LLC means) one at a time, and the
+    shifts added in absolute value, since their signs are not known. The extrapolation's
+    coefficients alternate in sign and exceed 1, so this can be several times any one s_k."""
+    base = fit_value(np.asarray(means, np.float64))
+    shifts = []
+    for k, bias in enumerate(systematic_errors):
+        shifted = np.array(means, np.float64)
+        shifted[k] += bias
+        shifts.append(abs(fit_value(shifted) - base))
+    return float(np.sum(shifts))
+
+
 def _llc_outcome(result, run, nbeta):
     """The (value, std_error, nβ, diagnostics, temperatures) of one llc job."""
     diagnostics = _run_diagnostics(run, result.diagnostics, treat_escape_as_reason=True)
     diagnostics["per_chain"] = result.per_chain
-    # step_size_bias × λ̂ without the floor on λ̂: the predicted absolute bias of λ̂
-    diagnostics["systematic_error"] = run.step_size * run.gradient_statistics.mean_squared_gradient / 4.0
+    diagnostics["systematic_error"] = _predicted_absolute_bias(run)
     return result.mean, result.std_error, nbeta, diagnostics, nbeta
 
 
@@ -659,7 +678,7 @@ def _method_rlct(model, data, key, *, n, nbeta, localization, run_options, nbeta
               else np.asarray(nbetas, dtype=np.float64))
     if nbetas.ndim != 1 or nbetas.size < 4 or np.any(nbetas <= 1) or np.unique(nbetas).size != nbetas.size:
         raise ValueError(f"rlct needs at least 4 distinct nbetas > 1, got {np.ravel(nbetas).tolist()}")
-    means, errors, per_temperature, reasons = [], [], [], []
+    means, errors, biases, per_temperature, reasons = [], [], [], [], []
     temperatures = [float(t) for t in nbetas]
     runs = _llc_at_jobs(model, [data] * nbetas.size, temperatures, list(jax.random.split(key, nbetas.size)),
                         localization=localization, data_source=data_source, **run_options)
@@ -669,12 +688,13 @@ def _method_rlct(model, data, key, *, n, nbeta, localization, run_options, nbeta
         run_diag = _run_diagnostics(run, result.diagnostics, treat_escape_as_reason=True)
         means.append(result.mean)
         errors.append(result.std_error)
+        biases.append(_predicted_absolute_bias(run))
         reasons += [f"nbeta={t:.4g}: {r}" for r in run_diag["reasons"]]
         per_temperature.append({
             "nbeta": float(t), "llc": result.mean, "std_error": result.std_error, "rhat": run_diag["rhat"],
             "ess_bulk": run_diag["ess_bulk"], "mala_acceptance": run_diag["mala_acceptance"],
             "step_size": run_diag["step_size"], "predicted_step_size_bias": run_diag["predicted_step_size_bias"],
-            "step_size_refinements": run_diag["step_size_refinements"], "langevin_time": run_diag["langevin_time"],
+            "systematic_error": biases[-1], "step_size_refinements": run_diag["step_size_refinements"], "langevin_time": run_diag["langevin_time"],
             "reasons": run_diag["reasons"],
         })
     usable = [e for e in errors if math.isfinite(e) and e > 0]
@@ -685,6 +705,9 @@ def _method_rlct(model, data, key, *, n, nbeta, localization, run_options, nbeta
     errors = [e if math.isfinite(e) and e > 0 else widest for e in errors]
     fit = estimators.fit_rlct_multiplicity(nbetas, means, errors, second_order=True)
     reasons += [f"fit: {r}" for r in fit.diagnostics.reasons]
+    systematic_error = _fit_systematic_error(
+        lambda values: estimators.fit_rlct_multiplicity(nbetas, values, errors, second_order=True).averaged_rlct,
+        means, biases)
     diagnostics = {
         "reliable": not reasons,
         "unreliable": bool(reasons),
@@ -702,6 +725,7 @@ def _method_rlct(model, data, key, *, n, nbeta, localization, run_options, nbeta
         "rlct_continuous_m": fit.rlct,
         "rlct_continuous_m_std_error": fit.rlct_std_error,
         "second_order_coefficient": fit.second_order_coefficient,
+        "systematic_error": systematic_error,
         "fit_chi2": fit.chi2,
         "fit_dof": fit.dof,
         "num_chains": run_options["num_chains"],

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import pytest
 
+import estimators
 import toy_models
 from slt import _estimate
 from slt._calibration import GradientStatistics, step_size_bias
@@ -362,7 +363,24 @@ def test_rlct_reports_the_sweep_and_the_fitted_multiplicity():
     assert np.sum(weights) == pytest.approx(1.0) and result.estimate == pytest.approx(np.sum(weights * values))
     # The model-averaged error bar counts the spread between shapes, so it is never below the chosen shape's.
     assert result.std_error >= min(abs(v - result.estimate) for v in values)
+    # Each temperature's predicted SGLD bias, carried through the same fit, is the systematic error.
+    per_temperature = diagnostics["per_temperature"]
+    biases = [p["systematic_error"] for p in per_temperature]
+    assert all(b > 0 for b in biases)
+    errors = [p["std_error"] for p in per_temperature]
+    refit = lambda values: estimators.fit_rlct_multiplicity(diagnostics["nbetas"], values, errors,
+                                                            second_order=True).averaged_rlct
+    assert result.systematic_error == pytest.approx(
+        _estimate._fit_systematic_error(refit, [p["llc"] for p in per_temperature], biases))
+    assert result.interval[1] - result.estimate == pytest.approx(1.96 * result.std_error + result.systematic_error)
     json.dumps(result.to_json(), allow_nan=False)
+
+
+def test_a_fit_carries_each_temperatures_bias_through_in_absolute_value():
+    # λ̂ = 2 λ̂(t₁) − λ̂(t₂) (a two-point linear extrapolation): shifts 2 s₁ and s₂, added.
+    extrapolate = lambda values: 2 * values[0] - values[1]
+    assert _estimate._fit_systematic_error(extrapolate, [0.4, 0.3], [0.01, 0.02]) == pytest.approx(0.04)
+    assert _estimate._fit_systematic_error(extrapolate, [0.4, 0.3], [0.0, 0.0]) == 0.0
 
 
 # --------------------------------------------------------------------------------------------
