@@ -42,7 +42,7 @@ def empirical_lambda_t(model, data, nbeta: float) -> float | None:
 def row_for(model, result, empirical=None) -> dict:
     if result.method == "wbic":
         value, error = result.diagnostics["implied_rlct"], result.diagnostics["implied_rlct_std_error"]
-        systematic = 0.0
+        systematic = result.diagnostics["implied_rlct_systematic_error"]
     else:
         value, error, systematic = result.estimate, result.std_error, result.systematic_error
     truth = None if model.true_rlct is None else float(model.true_rlct)
@@ -137,7 +137,7 @@ def markdown(rows, summary, command, method) -> str:
         f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, jax {jax.__version__}, {platform.python_version()}",
         "",
         "λ̂ ± se ± sys: se is the Monte-Carlo standard error at nβ, sys the SGLD step-size/minibatch bias",
-        "predicted on the run's own draws (ε E|ĝ|²/4; llc only). 'in CI' is the reported interval",
+        "predicted on the run's own draws (ε E|ĝ|²/4; rlct: carried through its fit). 'in CI' is the reported interval",
         "λ̂ ± (1.96 se + sys); the summary also gives the coverage of λ̂ ± 1.96 se alone. λ(nβ) is the exact",
         "population-limit finite-temperature value (quadrature, d <= 2), the quantity a single-temperature",
         "LLC measures.",

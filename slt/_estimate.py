@@ -167,8 +167,8 @@ INTERVAL_Z = 1.96  # the reported interval is estimate ± (1.96 standard errors 
 
 INTERVAL_NOTE = (
     "estimate ± (1.96 std_error + systematic_error) covers Monte-Carlo error and the predicted SGLD "
-    "step-size/minibatch bias ε E|ĝ|²/4 (systematic_error: llc, and rlct through its fit; 0 for the other "
-    "methods) at the stated nbeta only: not the finite-temperature bias λ − λ(nβ) (see exact_at_nbeta), nor the data-set "
+    "step-size/minibatch bias ε E|ĝ|²/4 (systematic_error: llc, wbic (× log n), and rlct through its fit; "
+    "0 for ti and waic) at the stated nbeta only: not the finite-temperature bias λ − λ(nβ) (see exact_at_nbeta), nor the data-set "
     "fluctuation at the true w* (≈ −β·d/2 for regular models, relative ~√β for singular ones)"
 )
 
@@ -182,9 +182,10 @@ class EstimateResult(NamedTuple):
     method : "llc", "wbic" or "rlct".
     estimate, std_error : λ̂ (llc, rlct) or WBIC (wbic), and its Monte-Carlo standard error.
     systematic_error : llc: the SGLD step-size/minibatch bias predicted on the run's own draws,
-        ε E|ĝ|²/4 (`slt._calibration.step_size_bias` times λ̂), in the units of `estimate`; rlct: those
-        of its temperatures carried through the fit (`_fit_systematic_error`); 0 for the other
-        methods. `interval` is estimate ± (1.96 std_error + systematic_error): the bias is a
+        ε E|ĝ|²/4 (`slt._calibration.step_size_bias` times λ̂), in the units of `estimate`; wbic: log n
+        times that of the run at β* (diagnostics `implied_rlct_systematic_error` is the implied λ's);
+        rlct: those of its temperatures carried through the fit (`_fit_systematic_error`); 0 for ti
+        and waic. `interval` is estimate ± (1.96 std_error + systematic_error): the bias is a
         first-order prediction whose sign is only known for a Gaussian posterior (upward), so it
         widens both sides.
     true_rlct, multiplicity : the registry's exact λ and m (None where unknown).
@@ -667,6 +668,9 @@ def _method_wbic(model, data, key, *, n, nbeta, localization, run_options):
     diagnostics["n_loss_at_truth"] = n * loss_at_truth
     diagnostics["implied_rlct"] = (result.mean - n * loss_at_truth) / log_n
     diagnostics["implied_rlct_std_error"] = result.std_error / log_n
+    # the implied λ is the LLC at β*, nβ*(E[L_n] − L_n(w*)): its predicted bias is ε E|ĝ|²/4, WBIC's log n times it
+    diagnostics["implied_rlct_systematic_error"] = _predicted_absolute_bias(run)
+    diagnostics["systematic_error"] = diagnostics["implied_rlct_systematic_error"] * log_n
     diagnostics["beta"] = 1.0 / log_n
     return result.mean, result.std_error, nbeta, diagnostics, nbeta
 
@@ -694,8 +698,8 @@ def _method_rlct(model, data, key, *, n, nbeta, localization, run_options, nbeta
             "nbeta": float(t), "llc": result.mean, "std_error": result.std_error, "rhat": run_diag["rhat"],
             "ess_bulk": run_diag["ess_bulk"], "mala_acceptance": run_diag["mala_acceptance"],
             "step_size": run_diag["step_size"], "predicted_step_size_bias": run_diag["predicted_step_size_bias"],
-            "systematic_error": biases[-1], "step_size_refinements": run_diag["step_size_refinements"], "langevin_time": run_diag["langevin_time"],
-            "reasons": run_diag["reasons"],
+            "systematic_error": biases[-1], "step_size_refinements": run_diag["step_size_refinements"],
+            "langevin_time": run_diag["langevin_time"], "reasons": run_diag["reasons"],
         })
     usable = [e for e in errors if math.isfinite(e) and e > 0]
     if not usable:

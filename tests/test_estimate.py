@@ -345,6 +345,10 @@ def test_wbic_reports_wbic_and_the_implied_lambda_at_watanabe_beta():
     # WBIC = n L_n(w*) + λ̂ log n by construction of the control variate.
     assert result.estimate == pytest.approx(diagnostics["n_loss_at_truth"] + diagnostics["implied_rlct"] * np.log(n))
     assert diagnostics["implied_rlct_std_error"] == pytest.approx(result.std_error / np.log(n))
+    # The implied λ is the LLC at β*, so its predicted SGLD bias is in λ's units, and WBIC's is log n times it.
+    assert diagnostics["implied_rlct_systematic_error"] == pytest.approx(
+        diagnostics["predicted_step_size_bias"] * max(diagnostics["implied_rlct"], 0.05), rel=1e-3)
+    assert result.systematic_error == pytest.approx(diagnostics["implied_rlct_systematic_error"] * np.log(n))
     json.dumps(result.to_json(), allow_nan=False)
 
 
