@@ -120,6 +120,7 @@ import estimators
 import toy_models
 from slt._calibration import (
     GradientStatistics,
+    absolute_step_size_bias,
     calibrate_step_sizes,
     pilot_gradient_statistics_jobs,
     step_size_bias,
@@ -182,7 +183,7 @@ class EstimateResult(NamedTuple):
     method : "llc", "wbic" or "rlct".
     estimate, std_error : λ̂ (llc, rlct) or WBIC (wbic), and its Monte-Carlo standard error.
     systematic_error : llc: the SGLD step-size/minibatch bias predicted on the run's own draws,
-        ε E|ĝ|²/4 (`slt._calibration.step_size_bias` times λ̂), in the units of `estimate`; wbic: log n
+        ε E|ĝ|²/4 (`slt._calibration.absolute_step_size_bias`), in the units of `estimate`; wbic: log n
         times that of the run at β* (diagnostics `implied_rlct_systematic_error` is the implied λ's);
         rlct: those of its temperatures carried through the fit (`_fit_systematic_error`); 0 for ti
         and waic. `interval` is estimate ± (1.96 std_error + systematic_error): the bias is a
@@ -621,11 +622,6 @@ def _llc_at_jobs(model, datas, nbetas, keys, *, localization, trace_sink=None, t
             for run, nbeta in zip(runs, nbetas)]
 
 
-def _predicted_absolute_bias(run: _Run) -> float:
-    """ε E|ĝ|²/4 on the run's own draws: `step_size_bias` × λ̂ without its floor on λ̂."""
-    return run.step_size * run.gradient_statistics.mean_squared_gradient / 4.0
-
-
 def _fit_systematic_error(fit_value, means, systematic_errors) -> float:
     """Σ_k |λ̂(means + s_k e_k) − λ̂(means)|: each temperature's predicted SGLD bias s_k carried
     through the extrapolation `fit_value` (a function of the LLC means) one at a time, and the
@@ -644,7 +640,7 @@ def _llc_outcome(result, run, nbeta):
     """The (value, std_error, nβ, diagnostics, temperatures) of one llc job."""
     diagnostics = _run_diagnostics(run, result.diagnostics, treat_escape_as_reason=True)
     diagnostics["per_chain"] = result.per_chain
-    diagnostics["systematic_error"] = _predicted_absolute_bias(run)
+    diagnostics["systematic_error"] = absolute_step_size_bias(run.step_size, run.gradient_statistics)
     return result.mean, result.std_error, nbeta, diagnostics, nbeta
 
 
@@ -669,7 +665,7 @@ def _method_wbic(model, data, key, *, n, nbeta, localization, run_options):
     diagnostics["implied_rlct"] = (result.mean - n * loss_at_truth) / log_n
     diagnostics["implied_rlct_std_error"] = result.std_error / log_n
     # the implied λ is the LLC at β*, nβ*(E[L_n] − L_n(w*)): its predicted bias is ε E|ĝ|²/4, WBIC's log n times it
-    diagnostics["implied_rlct_systematic_error"] = _predicted_absolute_bias(run)
+    diagnostics["implied_rlct_systematic_error"] = absolute_step_size_bias(run.step_size, run.gradient_statistics)
     diagnostics["systematic_error"] = diagnostics["implied_rlct_systematic_error"] * log_n
     diagnostics["beta"] = 1.0 / log_n
     return result.mean, result.std_error, nbeta, diagnostics, nbeta
@@ -692,7 +688,7 @@ def _method_rlct(model, data, key, *, n, nbeta, localization, run_options, nbeta
         run_diag = _run_diagnostics(run, result.diagnostics, treat_escape_as_reason=True)
         means.append(result.mean)
         errors.append(result.std_error)
-        biases.append(_predicted_absolute_bias(run))
+        biases.append(absolute_step_size_bias(run.step_size, run.gradient_statistics))
         reasons += [f"nbeta={t:.4g}: {r}" for r in run_diag["reasons"]]
         per_temperature.append({
             "nbeta": float(t), "llc": result.mean, "std_error": result.std_error, "rhat": run_diag["rhat"],
