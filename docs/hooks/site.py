@@ -5,7 +5,8 @@
   the text between two of them into italics and drop the symbols. The two inline patterns are
   removed from every Markdown instance MkDocs builds (pages and mkdocstrings' docstrings alike).
 - The measured tables in `benchmarks/results/` are served as `results/<name>` (Markdown as
-  pages, CSV and JSON as files), so the docs link each number to its file without copying it.
+  pages, CSV and JSON as files), and the figures' PNGs in `figures/` as `figures/<name>`, so the
+  docs link each number to its file, and show each figure, without copying them.
 """
 
 from pathlib import Path
@@ -15,7 +16,8 @@ from markdown.inlinepatterns import SimpleTagInlineProcessor
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, InclusionLevel
 
-RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+ROOT = Path(__file__).resolve().parents[2]
+SERVED = ((ROOT / "benchmarks" / "results", "results", (".md", ".csv", ".json")), (ROOT / "figures", "figures", (".png",)))
 
 
 class PlainEmphasis(markdown.Extension):
@@ -33,8 +35,9 @@ def on_config(config):
 
 
 def on_files(files, config):
-    for path in sorted(RESULTS.iterdir()):
-        if path.is_file() and path.suffix in (".md", ".csv", ".json"):
-            files.append(File.generated(config, f"results/{path.name}", abs_src_path=str(path),
-                                        inclusion=InclusionLevel.NOT_IN_NAV))
+    for folder, served_as, suffixes in SERVED:
+        for path in sorted(folder.iterdir()):
+            if path.is_file() and path.suffix in suffixes:
+                files.append(File.generated(config, f"{served_as}/{path.name}", abs_src_path=str(path),
+                                            inclusion=InclusionLevel.NOT_IN_NAV))
     return files
