@@ -17,11 +17,14 @@ from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File, InclusionLevel
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVED = ((ROOT / "benchmarks" / "results", "results", (".md", ".csv", ".json")), (ROOT / "figures", "figures", (".png",)))
+SERVED = (  # (folder in the repository, where the site serves it, suffixes served)
+    (ROOT / "benchmarks" / "results", "results", (".md", ".csv", ".json")),
+    (ROOT / "figures", "figures", (".png",)),
+)
 
 
 class PlainEmphasis(markdown.Extension):
-    def extendMarkdown(self, md):  # noqa: N802 (Markdown's API)
+    def extendMarkdown(self, md):  # the name Markdown's API calls
         for name in ("em_strong", "em_strong2"):
             if name in md.inlinePatterns:
                 md.inlinePatterns.deregister(name)
