@@ -7,7 +7,7 @@ VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_FLAGS ?=
 
-.PHONY: setup demo test test-slow test-all figures accuracy bench bench-batch clean
+.PHONY: setup demo test test-slow test-all docs figures accuracy bench bench-batch clean
 
 setup: $(STAMP)
 
@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml tools/find-python
 demo: $(STAMP)
 	$(VENV_PYTHON) -m slt demo
 
-test: $(STAMP)
+test: $(STAMP) docs
 	$(VENV_PYTHON) -m pytest $(PYTEST_FLAGS)
 
 test-slow: $(STAMP)
@@ -34,6 +34,11 @@ test-slow: $(STAMP)
 
 test-all: $(STAMP)
 	$(VENV_PYTHON) -m pytest -m '' $(PYTEST_FLAGS)
+
+# The documentation site (mkdocs.yml, docs/) in strict mode: a broken link, a missing page or a
+# docstring griffe cannot parse fails the build. `make test` runs it first.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(VENV_PYTHON) -m mkdocs build --strict --site-dir build/site
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
