@@ -1,4 +1,4 @@
-"""The shape every sampler and dynamics kernel shares, and SGLD as its reference implementation.
+"""The shape every sampler and dynamics kernel shares (the init/step contract).
 
 A kernel is a `SamplingAlgorithm(init, step)` built from a `TemperedPosterior` and its own
 hyperparameters (blackjax's shape, with `step` returning `(state, info)` always):
@@ -16,13 +16,15 @@ hyperparameters (blackjax's shape, with `step` returning `(state, info)` always)
 One driver runs any such kernel: `lax.scan` over steps, `vmap` over chains.
 """
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from slt._posterior import Params, TemperedPosterior, langevin_step, squared_distance
+from slt.samplers._posterior import Params, TemperedPosterior, squared_distance
 
 
 class SamplingAlgorithm(NamedTuple):
@@ -57,23 +59,6 @@ def check_batch_size(batch_size: int | None, num_data: int) -> int:
     return batch_size
 
 
-class SGLDState(NamedTuple):
-    position: Params
-
-
-class SGLDInfo(NamedTuple):
-    """Per step: `loss` L_b(w) at the entering position w, `loss_at_center` L_b(w*), `is_finite`,
-    `mala_acceptance`, and `grad_squared_norm` |∇log p̂_b(w)|² (prior and localisation included),
-    the quantity SGLD's predicted step-size bias needs (`slt._calibration.step_size_bias`).
-    Recorded steps only: `unrecorded_step` leaves the last three fields NaN."""
-
-    loss: Float[Array, ""]
-    loss_at_center: Float[Array, ""]
-    is_finite: Bool[Array, ""]
-    mala_acceptance: Float[Array, ""]
-    grad_squared_norm: Float[Array, ""]
-
-
 def mala_log_acceptance(
     posterior: TemperedPosterior, batch, position: Params, proposal: Params,
     grad_at_position: Params, step_size: float,
@@ -101,56 +86,75 @@ def mala_log_acceptance(
     return jnp.minimum(log_ratio, 0.0)
 
 
-def sgld(
-    posterior: TemperedPosterior,
-    step_size: float,
-    batch_size: int | None = None,
-    *,
-    mala_diagnostic: bool = True,
-) -> SamplingAlgorithm:
-    """Stochastic gradient Langevin dynamics (Welling & Teh 2011) on the tempered posterior.
+# --------------------------------------------------------------------------------------------
+# What the driver runs: a kernel with its metadata, and the traced-operand form
 
-    w ← w + ε ∇log p̂(w) + √(2ε) ξ,  ∇log p̂(w) = −nβ ∇L_b(w) − γ (w − w*) + ∇log φ(w),
 
-    with b a minibatch of `batch_size` indices drawn with replacement (None: full batch).
-    In devinterp's convention this is lr = 2ε. With `mala_diagnostic`, `info.mala_acceptance`
-    is the Metropolis–Hastings acceptance probability the same proposal would have under MALA on
-    the same batch (Furman & Lau 2024's step-size health check; about 0.9 is healthy); it costs
-    one more gradient per step, on recorded steps only (burn-in and the steps inside a thinning
-    block use `unrecorded_step`, which skips it and the loss at w*). Without it, the field is NaN.
+class Sampler(NamedTuple):
+    """A kernel with the metadata a trace records: `init` and `step` as in `SamplingAlgorithm`.
+
+    `sample` uses only `init` and `step`; the other fields are copied into the `Trace`.
     """
-    step_size = check_step_size(step_size)
-    batch_size = check_batch_size(batch_size, posterior.num_data)
 
-    def init(position: Params) -> SGLDState:
-        return SGLDState(position)
+    init: Callable[[Params], Any]
+    step: Callable[[PRNGKeyArray, Any], tuple[Any, Any]]
+    name: str
+    hyperparameters: Mapping[str, Any]
+    nbeta: float
+    num_data: int
+    traced: "TracedKernel | None" = None
+    operands: Any = None  # (posterior, float hyperparameters): the traced arguments of `traced`
+    unrecorded_step: Callable[[PRNGKeyArray, Any], tuple[Any, Any]] | None = None
 
-    def transition(key: PRNGKeyArray, state: SGLDState):
-        """The move itself, shared by `step` and `unrecorded_step` so both give the same chain."""
-        key_batch, key_noise = jax.random.split(key)
-        batch = posterior.minibatch(key_batch, batch_size)
-        grad, loss = posterior.grad_log_density(state.position, batch)
-        proposal = langevin_step(state.position, grad, step_size, key_noise)
-        return batch, grad, loss, proposal, jnp.isfinite(loss) & all_finite(grad)
 
-    def unrecorded_step(key: PRNGKeyArray, state: SGLDState) -> tuple[SGLDState, SGLDInfo]:
-        _, _, loss, proposal, is_finite = transition(key, state)
-        skipped = jnp.full((), jnp.nan, dtype=loss.dtype)  # loss at w* and acceptance: recorded steps only
-        return SGLDState(proposal), SGLDInfo(loss, skipped, is_finite, skipped, skipped)
+@dataclass(frozen=True)
+class TracedKernel:
+    """A kernel rebuilt inside the compiled function from traced operands.
 
-    def step(key: PRNGKeyArray, state: SGLDState) -> tuple[SGLDState, SGLDInfo]:
-        batch, grad, loss, proposal, is_finite = transition(key, state)
-        if mala_diagnostic:
-            acceptance = jnp.exp(mala_log_acceptance(posterior, batch, state.position, proposal, grad, step_size))
-        else:
-            acceptance = jnp.full((), jnp.nan, dtype=loss.dtype)
-        info = SGLDInfo(
-            loss=loss,
-            loss_at_center=posterior.loss_fn(posterior.center, batch),
-            is_finite=is_finite,
-            mala_acceptance=acceptance,
-            grad_squared_norm=sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(grad)),
-        )
-        return SGLDState(proposal), info
+    Hashable and equal for equal (constructor, static hyperparameters), so `jax.jit` reuses
+    one executable across posteriors and float hyperparameters of the same shapes.
+    """
 
-    return SamplingAlgorithm(init, step, unrecorded_step)
+    constructor: Callable[..., SamplingAlgorithm]
+    static: tuple[tuple[str, Any], ...]
+    traced_names: tuple[str, ...]
+
+    def build(self, operands) -> SamplingAlgorithm:
+        posterior, values = operands
+        return self.constructor(posterior, **dict(self.static), **dict(zip(self.traced_names, values)))
+
+    def init(self, operands, position):
+        return self.build(operands).init(position)
+
+    def step(self, operands, key, state):
+        return self.build(operands).step(key, state)
+
+    def unrecorded_step(self, operands, key, state):
+        algorithm = self.build(operands)
+        return (getattr(algorithm, "unrecorded_step", None) or algorithm.step)(key, state)
+
+
+@dataclass(frozen=True, eq=False)
+class ClosureKernel:
+    """A closure kernel in the `TracedKernel` calling shape (no operands); equal when its
+    `step` and `init` are the same objects."""
+
+    init_fn: Callable
+    step_fn: Callable
+    unrecorded_fn: Callable | None = None
+
+    def __eq__(self, other):
+        return (isinstance(other, ClosureKernel) and other.init_fn is self.init_fn and other.step_fn is self.step_fn
+                and other.unrecorded_fn is self.unrecorded_fn)
+
+    def __hash__(self):
+        return hash((id(self.init_fn), id(self.step_fn), id(self.unrecorded_fn)))
+
+    def init(self, operands, position):
+        return self.init_fn(position)
+
+    def step(self, operands, key, state):
+        return self.step_fn(key, state)
+
+    def unrecorded_step(self, operands, key, state):
+        return (self.unrecorded_fn or self.step_fn)(key, state)
