@@ -181,7 +181,7 @@ def _run_one_chain(state, first_nonfinite, chain_key, start_step, *, step_fn, un
     def advance(step, state, first_nonfinite, step_index):
         new_state, info = step(jax.random.fold_in(chain_key, step_index), state)
         if not hasattr(info, "is_finite"):
-            raise TypeError(f"the kernel's info {type(info).__name__} has no field 'is_finite' (see slt._kernel)")
+            raise TypeError(f"the kernel's info {type(info).__name__} has no field 'is_finite' (see slt.samplers.SamplingAlgorithm)")
         newly_bad = (first_nonfinite < 0) & ~jnp.asarray(info.is_finite, bool)
         return new_state, jnp.where(newly_bad, step_index, first_nonfinite), info
 

@@ -57,7 +57,7 @@ class Trace(NamedTuple):
     num_devices : devices the chains were sharded over (results do not depend on it).
     config : the caller's settings (JSON-serialisable).
     versions : package versions at sampling time (`package_versions()`).
-    diagnostics : `slt.run._diagnostics.Diagnostics`, recomputed on load.
+    diagnostics : `slt.run.Diagnostics`, recomputed on load.
     final_positions : the chains' positions after the run's last step, leaves [chain, ...], from
         which a run can be continued (None on a loaded trace: `save_trace` does not write them).
     """
