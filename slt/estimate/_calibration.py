@@ -1,10 +1,10 @@
 """Automatic SGLD step size: a MALA-acceptance stability bound, then a predicted-bias bound.
 
-The SGLD update is the module-wide Langevin step (see `slt.samplers._posterior`)
+Every pilot step is a step of the SGLD kernel `slt.samplers.sgld` (the one SGLD transition)
 
     w ← w + ε ∇log p̂(w) + √(2ε) ξ,
 
-and its health check is the Metropolis–Hastings acceptance probability α(ε) the same proposal
+with the driver's per-step keys (`fold_in(chain key, step)`), and its health check is the Metropolis–Hastings acceptance probability α(ε) the same proposal
 would have under MALA on the same minibatch (`slt.samplers.mala_log_acceptance`; Furman & Lau 2024). α falls as ε grows, so the calibration is a
 bisection over a geometric grid ε_k = ε_0 · 2^k: each probe is one pilot of every chain at one
 ε_k (a compiled `lax.scan`, `vmap`-ed over chains, with ε a traced argument, so every probe
@@ -34,8 +34,9 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from slt.run._driver import stack_jobs, vmap_over_jobs
-from slt.samplers._kernel import all_finite, mala_log_acceptance
-from slt.samplers._posterior import Params, TemperedPosterior, langevin_step
+from slt.samplers._kernel import all_finite
+from slt.samplers._posterior import Params, TemperedPosterior
+from slt.samplers._sgld import SGLDState, sgld
 
 tree_map = jax.tree_util.tree_map
 
@@ -81,16 +82,14 @@ def _pilot_acceptance(
     """
     num_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
 
+    kernel = sgld(posterior, step_size, batch_size)  # the one SGLD transition, with its MALA diagnostic
+
     def one_chain(position, chain_key):
         def body(position, step_index):
-            key_batch, key_noise = jax.random.split(jax.random.fold_in(chain_key, step_index))
-            batch = posterior.minibatch(key_batch, batch_size)
-            grad, _ = posterior.grad_log_density(position, batch)
-            proposal = langevin_step(position, grad, step_size, key_noise)
-            log_acceptance = mala_log_acceptance(posterior, batch, position, proposal, grad, step_size)
-            healthy = all_finite(proposal) & all_finite(grad) & jnp.isfinite(log_acceptance)
-            acceptance = jnp.where(healthy, jnp.exp(jnp.where(healthy, log_acceptance, 0.0)), 0.0)
-            position = tree_map(lambda new, old: jnp.where(healthy, new, old), proposal, position)
+            state, info = kernel.step(jax.random.fold_in(chain_key, step_index), SGLDState(position))
+            healthy = all_finite(state.position) & info.is_finite & jnp.isfinite(info.mala_acceptance)
+            acceptance = jnp.where(healthy, info.mala_acceptance, 0.0)
+            position = tree_map(lambda new, old: jnp.where(healthy, new, old), state.position, position)
             return position, acceptance
 
         _, acceptance = jax.lax.scan(body, position, jnp.arange(num_steps, dtype=jnp.int32))
@@ -181,14 +180,13 @@ class GradientStatistics(NamedTuple):
 
 
 def _pilot_gradient_statistics(posterior, positions, keys, step_size, *, batch_size, num_steps):
+    kernel = sgld(posterior, step_size, batch_size, mala_diagnostic=False)
+
     def one_chain(position, chain_key):
         def body(position, step_index):
-            key_batch, key_noise = jax.random.split(jax.random.fold_in(chain_key, step_index))
-            batch = posterior.minibatch(key_batch, batch_size)
-            grad, loss = posterior.grad_log_density(position, batch)
-            squared = sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(grad))
-            gap = posterior.nbeta * (loss - posterior.loss_fn(posterior.center, batch))
-            return langevin_step(position, grad, step_size, key_noise), (squared, gap)
+            state, info = kernel.step(jax.random.fold_in(chain_key, step_index), SGLDState(position))
+            gap = posterior.nbeta * (info.loss - info.loss_at_center)
+            return state.position, (info.grad_squared_norm, gap)
 
         _, (squared, gap) = jax.lax.scan(body, position, jnp.arange(num_steps, dtype=jnp.int32))
         return squared[num_steps // 2:].mean(), gap[num_steps // 2:].mean()
