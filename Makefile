@@ -7,7 +7,7 @@ VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_FLAGS ?=
 
-.PHONY: setup demo test test-slow test-all figures accuracy bench bench-batch clean
+.PHONY: setup demo test test-slow test-all mutants figures accuracy bench bench-batch clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,12 @@ test-slow: $(STAMP)
 
 test-all: $(STAMP)
 	$(VENV_PYTHON) -m pytest -m '' $(PYTEST_FLAGS)
+
+# Planted-bug suite (tests/mutants.toml): every scientific mutant must make its tests fail.
+# Subset: make mutants MUTANTS_FLAGS='--only llc-scale-1.02,brownian-temperature-hot' (or --fast, --check, --list).
+MUTANTS_FLAGS ?=
+mutants: $(STAMP)
+	$(VENV_PYTHON) tools/mutants.py $(MUTANTS_FLAGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
