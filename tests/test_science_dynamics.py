@@ -37,7 +37,8 @@ def test_brownian_stationary_mean_loss_matches_gibbs_to_one_percent(crossing):
     the box takes ~2), 40 000 particles: MCSE of E[K] ≈ 0.86 % of it, so T 10 % too hot (+7.8 % in
     E[K]) lies ≈ 9 MCSE off. The Euler bias is O(ε): measured +1.6 % at ε = 0.0025 and +3.5 % at
     ε = 0.005 (40 000 particles), so ≈ +0.6 % (0.7 MCSE) here, inside the 4-MCSE tolerance.
-    Observed on the unmutated code, seeds 0–3: z = −0.40, 0.35, ... (see the report; seed 1 used).
+    Observed on the unmutated code, keys 0–3: z = −0.40, 0.35, 0.77, 0.83 (key 1 is used); at 1.1 T,
+    z = 9.09 and 9.13 (keys 2, 3).
     """
     temperature, step_size = 0.05, 0.001
     grid = dynamics.gibbs_grid(crossing, temperature, num_bins=20, refine=8)

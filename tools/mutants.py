@@ -94,8 +94,9 @@ def check(mutants: list[Mutant], root: Path = ROOT) -> list[str]:
     return problems
 
 
-def run_mutant(mutant: Mutant, copy: Path, python: str, timeout: float) -> tuple[str, float, str]:
-    """Plant `mutant` in `copy`, run its tests there, restore the file; (outcome, seconds, tail of output)."""
+def run_mutant(mutant: Mutant, copy: Path, python: str, timeout: float) -> tuple[str, float, str, str]:
+    """Plant `mutant` in `copy`, run its tests there, restore the file;
+    (outcome, seconds, the first failing test, tail of the output)."""
     source = copy / mutant.file
     pristine = source.read_text()
     source.write_text(pristine.replace(mutant.original, mutant.replacement, 1))
@@ -111,7 +112,18 @@ def run_mutant(mutant: Mutant, copy: Path, python: str, timeout: float) -> tuple
         source.write_text(pristine)
     seconds = time.perf_counter() - start
     outcome = {1: "killed", 0: "survived"}.get(code, "error")
-    return outcome, seconds, "\n".join(str(output).strip().splitlines()[-15:])
+    failed = [line.split()[1] for line in str(output).splitlines() if line.startswith("FAILED ")]
+    return outcome, seconds, (failed[0] if failed else ""), "\n".join(str(output).strip().splitlines()[-15:])
+
+
+def imported_from_copy(copy: Path, python: str) -> None:
+    """Refuse to run when PYTHONPATH=<copy> does not make the copy's packages the ones imported
+    (an installed package shadowing it would let every mutant survive, or none be planted)."""
+    probe = "import estimators, slt, toy_models; print(*(m.__file__ for m in (estimators, slt, toy_models)))"
+    env = {**os.environ, "PYTHONPATH": str(copy)}
+    files = subprocess.run([python, "-c", probe], cwd=copy, env=env, capture_output=True, text=True, check=True).stdout
+    if not all(Path(name).resolve().is_relative_to(copy.resolve()) for name in files.split()):
+        raise RuntimeError(f"the copy's packages are shadowed: imported {files.strip()}, expected under {copy}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,18 +163,19 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="slt-mutants-") as folder:
         copy = Path(folder) / "tree"
         shutil.copytree(ROOT, copy, ignore=COPY_IGNORE)
+        imported_from_copy(copy, args.python)
         for mutant in mutants:
-            outcome, seconds, tail = run_mutant(mutant, copy, args.python, args.timeout)
-            rows.append((mutant, outcome, seconds))
-            print(f"{outcome:8s} {seconds:7.1f} s  {mutant.id}", flush=True)
+            outcome, seconds, failed, tail = run_mutant(mutant, copy, args.python, args.timeout)
+            rows.append((mutant, outcome, seconds, failed))
+            print(f"{outcome:8s} {seconds:7.1f} s  {mutant.id}  {failed}", flush=True)
             if outcome != "killed":
                 print("    " + tail.replace("\n", "\n    "), flush=True)
     total = time.perf_counter() - start
 
-    print(f"\n{'mutant':32s} {'outcome':8s} {'seconds':>8s}  description")
-    for mutant, outcome, seconds in rows:
-        print(f"{mutant.id:32s} {outcome:8s} {seconds:8.1f}  {mutant.description}")
-    bad = [mutant.id for mutant, outcome, _ in rows if outcome != "killed"]
+    print(f"\n{'mutant':32s} {'outcome':8s} {'seconds':>8s}  description [first failing test]")
+    for mutant, outcome, seconds, failed in rows:
+        print(f"{mutant.id:32s} {outcome:8s} {seconds:8.1f}  {mutant.description}" + (f" [{failed}]" if failed else ""))
+    bad = [mutant.id for mutant, outcome, _, _ in rows if outcome != "killed"]
     print(f"\n{len(rows) - len(bad)}/{len(rows)} killed in {total:.0f} s" + (f"; not killed: {', '.join(bad)}" if bad else ""))
     return 1 if bad else 0
 
