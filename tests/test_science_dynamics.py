@@ -72,6 +72,7 @@ def test_momentum_reflected_at_a_wall_is_the_free_flight_folded_into_the_box(cro
     np.testing.assert_allclose(state.momentum, free_buffer * np.asarray(sign), atol=1e-12)
 
 
+@pytest.mark.slow
 def test_compare_dynamics_runs_brownian_motion_at_the_matched_temperature(crossing):
     """`compare_dynamics` at η_eff = 0.1, b = 1 (T = η_eff σ²/(2b) = 0.05), 600 steps of ε = η_eff T
     = 0.005 (time 3): the Brownian particles' mean K must match the Gibbs E_T[K] of the comparison's

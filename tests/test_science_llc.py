@@ -49,14 +49,14 @@ def test_llc_of_exact_quartic_draws_is_one_quarter_within_a_fifth_of_a_percent()
 
 
 def test_estimate_reports_the_llc_of_its_own_trace_at_the_nbeta_it_sampled():
-    """`slt.estimate` returns estimators.llc of the kept trace at the reported nβ, and that nβ is the
-    one the chains sampled: the trace's mean loss gap times nβ is the estimate (to rounding)."""
+    """`slt.estimate` returns estimators.llc of the kept trace at the reported nβ, which is Watanabe's
+    nβ* = n/log n by default: the trace's mean loss gap times nβ is the estimate (to rounding)."""
     model = toy_models.get("normal_crossing", powers=(1, 2))
     result = estimate(model, "llc", key=jax.random.key(3), n=2000, num_chains=2, num_draws=100,
                       pilot_steps=40, exact=False, keep_traces=True)
     (_, trace), = result.traces
     recomputed = estimators.llc(trace.loss, trace.loss_at_center, result.nbeta)
-    assert result.nbeta == pytest.approx(min(1000.0, 2000 * watanabe_beta(2000)))
+    assert result.nbeta == pytest.approx(2000 / np.log(2000))  # the default nβ* = n/log n (< 1000 here)
     assert result.estimate == pytest.approx(recomputed.mean, rel=1e-9, abs=1e-12)
     gap = np.mean(np.asarray(trace.loss, np.float64) - np.asarray(trace.loss_at_center, np.float64))
     assert result.estimate == pytest.approx(result.nbeta * gap, rel=1e-9, abs=1e-12)
