@@ -11,14 +11,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_every_mutant_snippet_occurs_exactly_once():
     completed = subprocess.run([sys.executable, str(ROOT / "tools" / "mutants.py"), "--check"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=120)
+                               capture_output=True, text=True, timeout=120, check=False)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert "every snippet occurs exactly once" in completed.stdout
 
 
 def test_the_suite_has_at_least_fifteen_mutants_across_many_files():
     completed = subprocess.run([sys.executable, str(ROOT / "tools" / "mutants.py"), "--list"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=120)
+                               capture_output=True, text=True, timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.strip().splitlines()
     assert len(lines) >= 15

@@ -44,7 +44,7 @@ def test_brownian_stationary_mean_loss_matches_gibbs_to_one_percent(crossing):
     grid = dynamics.gibbs_grid(crossing, temperature, num_bins=20, refine=8)
     key_init, key_run = jax.random.split(jax.random.key(1))
     initial = dynamics.uniform_in_box(key_init, crossing.bounds, 40_000)
-    num_steps = int(round(3.0 / step_size))
+    num_steps = round(3.0 / step_size)
     paths = dynamics.simulate(dynamics.brownian(crossing, temperature, step_size), initial, key_run,
                               num_steps, num_steps)
     z, tolerance = mean_loss_z(crossing, paths.positions[:, -1], grid)

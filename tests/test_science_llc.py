@@ -10,13 +10,14 @@ about 2 %, is tested against quadrature elsewhere: tests/test_estimate.py).
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_estimators_exact import Z_TOLERANCE, normal_crossing_draws, normal_crossing_loss, normal_crossing_mean
 
 import estimators
 import toy_models
-from slt import estimate, watanabe_beta
-from test_estimators_exact import Z_TOLERANCE, normal_crossing_draws, normal_crossing_loss, normal_crossing_mean
+from slt import TemperedPosterior, estimate, watanabe_beta
 
 NUM_CHAINS, NUM_DRAWS = 4, 250_000
 
@@ -60,3 +61,26 @@ def test_estimate_reports_the_llc_of_its_own_trace_at_the_nbeta_it_sampled():
     assert result.estimate == pytest.approx(recomputed.mean, rel=1e-9, abs=1e-12)
     gap = np.mean(np.asarray(trace.loss, np.float64) - np.asarray(trace.loss_at_center, np.float64))
     assert result.estimate == pytest.approx(result.nbeta * gap, rel=1e-9, abs=1e-12)
+
+
+def test_the_localised_potential_is_nbeta_loss_plus_half_gamma_squared_distance(x64):
+    """U(w) = nβ L_b(w) + (γ/2)||w − w*||² − log φ(w) (`TemperedPosterior.potential`), and its
+    gradient pulls towards w*: ∇log p = −nβ∇L − γ(w − w*). On L = ½ mean((y − w1 x)²) + 0·w2 with a
+    flat prior both are exact closed forms."""
+    data = {"x": jnp.asarray([1.0, 2.0, -1.0]), "y": jnp.asarray([0.5, 1.0, 0.0])}
+
+    def loss(w, batch):
+        return 0.5 * jnp.mean(jnp.square(batch["y"] - w[0] * batch["x"])) + 0.0 * w[1]
+
+    nbeta, gamma = 7.0, 3.0
+    center, w = jnp.asarray([0.2, -0.4]), jnp.asarray([1.0, 0.6])
+    posterior = TemperedPosterior(loss, data, nbeta=nbeta, center=center, localization=gamma)
+    potential, batch_loss = posterior.potential(w, data)
+    expected_loss = 0.5 * np.mean((np.asarray(data["y"]) - 1.0 * np.asarray(data["x"])) ** 2)
+    assert float(batch_loss) == pytest.approx(expected_loss, rel=1e-12)
+    squared_distance = (1.0 - 0.2) ** 2 + (0.6 + 0.4) ** 2
+    assert float(potential) == pytest.approx(nbeta * expected_loss + 0.5 * gamma * squared_distance, rel=1e-12)
+    grad, _ = posterior.grad_log_density(w, data)
+    loss_slope = -np.mean((np.asarray(data["y"]) - np.asarray(data["x"])) * np.asarray(data["x"]))
+    expected_grad = [-nbeta * loss_slope - gamma * (1.0 - 0.2), -gamma * (0.6 + 0.4)]
+    np.testing.assert_allclose(np.asarray(grad), expected_grad, rtol=1e-12)

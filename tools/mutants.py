@@ -17,6 +17,7 @@ records the outcome:
     PYTHONPATH=$PWD .venv/bin/python tools/mutants.py --only llc-scale-1.02,brownian-2t
     PYTHONPATH=$PWD .venv/bin/python tools/mutants.py --fast     # skip mutants whose tests are slow
     PYTHONPATH=$PWD .venv/bin/python tools/mutants.py --list
+    PYTHONPATH=$PWD .venv/bin/python tools/mutants.py --baseline # first: the named tests pass unmutated
 
 `make mutants` runs it (MUTANTS_FLAGS passes flags). The check mode is fast and is itself a
 test (tests/test_mutants_list.py), so a refactor that moves code makes the list fail loudly
@@ -94,26 +95,37 @@ def check(mutants: list[Mutant], root: Path = ROOT) -> list[str]:
     return problems
 
 
+def run_tests(tests: tuple[str, ...], copy: Path, python: str, timeout: float) -> tuple[int | None, float, str]:
+    """pytest on `tests` in `copy` (slow tests included, stop at the first failure):
+    (exit code or None on timeout, seconds, output)."""
+    command = [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-m", "", *tests]
+    env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
+    start = time.perf_counter()
+    try:
+        completed = subprocess.run(command, check=False, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
+        code, output = completed.returncode, completed.stdout + completed.stderr
+    except subprocess.TimeoutExpired as expired:
+        code, output = None, f"timed out after {timeout:.0f} s\n{expired.stdout or ''}"
+    return code, time.perf_counter() - start, str(output)
+
+
+def last_lines(output: str, lines: int = 15) -> str:
+    return "\n".join(output.strip().splitlines()[-lines:])
+
+
 def run_mutant(mutant: Mutant, copy: Path, python: str, timeout: float) -> tuple[str, float, str, str]:
     """Plant `mutant` in `copy`, run its tests there, restore the file;
     (outcome, seconds, the first failing test, tail of the output)."""
     source = copy / mutant.file
     pristine = source.read_text()
     source.write_text(pristine.replace(mutant.original, mutant.replacement, 1))
-    command = [python, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-m", "", *mutant.tests]
-    env = {**os.environ, "PYTHONPATH": str(copy), "PYTHONDONTWRITEBYTECODE": "1"}
-    start = time.perf_counter()
     try:
-        completed = subprocess.run(command, cwd=copy, env=env, capture_output=True, text=True, timeout=timeout)
-        code, output = completed.returncode, completed.stdout + completed.stderr
-    except subprocess.TimeoutExpired as expired:
-        code, output = None, f"timed out after {timeout:.0f} s\n{expired.stdout or ''}"
+        code, seconds, output = run_tests(mutant.tests, copy, python, timeout)
     finally:
         source.write_text(pristine)
-    seconds = time.perf_counter() - start
     outcome = {1: "killed", 0: "survived"}.get(code, "error")
-    failed = [line.split()[1] for line in str(output).splitlines() if line.startswith("FAILED ")]
-    return outcome, seconds, (failed[0] if failed else ""), "\n".join(str(output).strip().splitlines()[-15:])
+    failed = [line.split()[1] for line in output.splitlines() if line.startswith("FAILED ")]
+    return outcome, seconds, (failed[0] if failed else ""), last_lines(output)
 
 
 def imported_from_copy(copy: Path, python: str) -> None:
@@ -134,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated mutant ids to run")
     parser.add_argument("--fast", action="store_true", help="skip mutants whose killing tests are slow")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per mutant (default 900)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="first run every named test on the unmutated copy; stop unless all pass")
     parser.add_argument("--python", default=sys.executable, help="interpreter that runs pytest (default: this one)")
     args = parser.parse_args(argv)
 
@@ -164,12 +178,21 @@ def main(argv: list[str] | None = None) -> int:
         copy = Path(folder) / "tree"
         shutil.copytree(ROOT, copy, ignore=COPY_IGNORE)
         imported_from_copy(copy, args.python)
+        if args.baseline:
+            tests = tuple(dict.fromkeys(test for mutant in mutants for test in mutant.tests))
+            code, seconds, output = run_tests(tests, copy, args.python, args.timeout * len(mutants))
+            print(f"baseline: {len(tests)} test selections on the unmutated tree, exit {code}, {seconds:.0f} s", flush=True)
+            if code != 0:
+                print("    " + last_lines(output).replace("\n", "\n    "), file=sys.stderr)
+                print("the named tests must pass on the unmutated tree before a failure can count as a kill",
+                      file=sys.stderr)
+                return 2
         for mutant in mutants:
-            outcome, seconds, failed, tail = run_mutant(mutant, copy, args.python, args.timeout)
+            outcome, seconds, failed, output_tail = run_mutant(mutant, copy, args.python, args.timeout)
             rows.append((mutant, outcome, seconds, failed))
             print(f"{outcome:8s} {seconds:7.1f} s  {mutant.id}  {failed}", flush=True)
             if outcome != "killed":
-                print("    " + tail.replace("\n", "\n    "), flush=True)
+                print("    " + output_tail.replace("\n", "\n    "), flush=True)
     total = time.perf_counter() - start
 
     print(f"\n{'mutant':32s} {'outcome':8s} {'seconds':>8s}  description [first failing test]")
