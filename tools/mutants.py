@@ -27,6 +27,7 @@ instead of silently skipping mutants: edit the mutant's `file` (or snippet) in t
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -173,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.fast:
         mutants = [mutant for mutant in mutants if not mutant.slow]
 
+    # SIGTERM (a CI timeout, `kill`) exits through the handlers: the running pytest is killed and
+    # the temporary copy removed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     rows, start = [], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="slt-mutants-") as folder:
         copy = Path(folder) / "tree"
