@@ -6,8 +6,10 @@ import sys
 
 from slt._compilation_cache import enable_compilation_cache
 from slt import _command_batch, _command_demo, _command_dynamics, _command_estimate, _command_experiment, _command_models
+from slt.trajectory import _command as _command_trajectory
 
-_COMMANDS = (_command_models, _command_demo, _command_dynamics, _command_estimate, _command_batch, _command_experiment)
+_COMMANDS = (_command_models, _command_demo, _command_dynamics, _command_estimate, _command_batch, _command_experiment,
+             _command_trajectory)
 
 
 def build_parser() -> argparse.ArgumentParser:

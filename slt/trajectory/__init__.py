@@ -10,7 +10,14 @@ docs/trajectory.md for the guide.
 """
 
 from slt.trajectory._checkpoints import Checkpoint, load_checkpoints, save_npz_checkpoint
-from slt.trajectory._output import COLUMNS, change_points, plot_trajectory, stage_boundaries, write_table
+from slt.trajectory._output import (
+    COLUMNS,
+    change_points,
+    geometric_term,
+    plot_trajectory,
+    stage_boundaries,
+    write_table,
+)
 from slt.trajectory._restrict import Restriction, leaf_paths, make_restriction
 from slt.trajectory._run import (
     DEFAULT_LOCALIZATION,
@@ -29,6 +36,7 @@ __all__ = [
     "TrajectoryResult",
     "change_points",
     "checkpoint_key",
+    "geometric_term",
     "leaf_paths",
     "llc_trajectory",
     "load_checkpoints",

@@ -67,21 +67,35 @@ def change_points(values, errors, *, penalty: float | None = None) -> list[int]:
     return sorted(int(kept[start]) for start in starts if start > 0)
 
 
+def geometric_term(result, subset: str = "all") -> tuple[np.ndarray, np.ndarray]:
+    """Midpoint and standard deviation of the localised geometric term per row of `subset`.
+
+    The geometric term lies in [λ̂, λ̂ + downhill_bound] (see `llc_trajectory`): taken as uniform
+    there, its mean is λ̂ + B/2 and its variance B²/12, plus the MCSE and predicted SGLD bias
+    ((interval half-width / 1.96)²). Rows read "saddle_or_escape" (or failed) are NaN.
+    """
+    estimate, low, high, bound = (result.column(name, subset)
+                                  for name in ("estimate", "interval_low", "interval_high", "downhill_bound"))
+    usable = np.array([row["reading"] in ("minimum", "descent") for row in result.rows if row["subset"] == subset])
+    middle = np.where(usable, estimate + bound / 2, np.nan)
+    sigma = np.sqrt(np.square((high - low) / (2 * 1.96)) + np.square(bound) / 12)
+    return middle, np.where(usable, sigma, np.nan)
+
+
 def stage_boundaries(result, subset: str = "all") -> list[int]:
-    """Training steps where `change_points` of the LLC of `subset` start a new stage; σ_k is the
-    row's interval half-width / 1.96 (MCSE and predicted SGLD bias). Rows marked non_minimum
-    are left out: their λ̂ carries a downhill term, not geometry."""
-    estimate, low, high = (result.column(name, subset) for name in ("estimate", "interval_low", "interval_high"))
-    non_minimum = np.array([bool(row["non_minimum"]) for row in result.rows if row["subset"] == subset])
+    """Training steps where `change_points` of the geometric term of `subset`'s LLC
+    (`geometric_term`: value λ̂ + B/2, error √(σ_MC² + B²/12)) start a new stage."""
+    middle, sigma = geometric_term(result, subset)
     steps = result.column("step", subset)
-    sigma = (high - low) / (2 * 1.96)
-    estimate = np.where(non_minimum, np.nan, estimate)
-    return [int(steps[k]) for k in change_points(estimate, sigma)]
+    return [int(steps[k]) for k in change_points(middle, sigma)]
 
 
 def plot_trajectory(result, *, subsets=None, boundaries: bool = True, axes=None):
-    """Loss (top) and LLC with restricted LLCs (bottom) against training step; intervals shaded;
-    non-minimum rows drawn hollow; `stage_boundaries` of the full LLC as dashed lines."""
+    """Loss (top) and LLC with restricted LLCs (bottom) against training step. Lines: λ̂ (filled
+    markers: rows read "minimum", hollow: "descent", where λ̂ is a lower bound); shaded:
+    [interval_low, interval_high + downhill_bound] (the bracket of the geometric term with its
+    error); rows read "saddle_or_escape" are marked × on the axis; the y range fits the "minimum"
+    rows. Dashed lines: the `stage_boundaries` of the full LLC."""
     import matplotlib.pyplot as plt
 
     subsets = result.subsets if subsets is None else subsets
@@ -92,19 +106,31 @@ def plot_trajectory(result, *, subsets=None, boundaries: bool = True, axes=None)
     steps = result.column("step")
     axes[0].plot(steps, result.column("loss"), color="black", lw=1.2)
     axes[0].set_ylabel(r"training loss $L_n(w^*_k)$")
+    limits = []
     for number, subset in enumerate(subsets):
         color = f"C{number}"
-        estimate = result.column("estimate", subset)
-        non_minimum = np.array([bool(row["non_minimum"]) for row in result.rows if row["subset"] == subset])
-        shown = np.where(non_minimum, np.nan, estimate)
+        readings = np.array([row["reading"] for row in result.rows if row["subset"] == subset])
+        usable, minimum = np.isin(readings, ("minimum", "descent")), readings == "minimum"
+        estimate = np.where(usable, result.column("estimate", subset), np.nan)
+        limits.append(np.where(minimum, estimate, np.nan))
         label = "LLC (all parameters)" if subset == "all" else f"restricted LLC: {subset}"
-        axes[1].plot(steps, shown, color=color, lw=1.2, marker="o", ms=2.5, label=label)
-        axes[1].fill_between(steps, np.where(non_minimum, np.nan, result.column("interval_low", subset)),
-                             np.where(non_minimum, np.nan, result.column("interval_high", subset)),
-                             color=color, alpha=0.25, lw=0)
-        if non_minimum.any():
-            axes[1].plot(steps[non_minimum], np.zeros(non_minimum.sum()), ls="none", marker="x", color=color,
-                         ms=4, label=f"{subset}: not a minimum (λ̂ not shown)" if number == 0 else None)
+        axes[1].plot(steps, estimate, color=color, lw=1.2, label=label)
+        axes[1].plot(steps[minimum], estimate[minimum], ls="none", marker="o", ms=3, color=color)
+        axes[1].plot(steps[readings == "descent"], estimate[readings == "descent"], ls="none", marker="o", ms=4,
+                     mfc="none", color=color, label="not a minimum: λ̂ is a lower bound" if number == 0 else None)
+        axes[1].fill_between(steps, np.where(usable, result.column("interval_low", subset), np.nan),
+                             np.where(usable, result.column("interval_high", subset)
+                                      + result.column("downhill_bound", subset), np.nan),
+                             color=color, alpha=0.2, lw=0)
+        if (~usable).any():
+            axes[1].plot(steps[~usable], np.zeros((~usable).sum()), ls="none", marker="x", color=color, ms=4,
+                         label="saddle or escape (λ̂ < −bound)" if number == 0 else None)
+    finite = np.concatenate(limits)
+    finite = finite[np.isfinite(finite)]
+    if finite.size:  # scaled to the rows read "minimum"; rows far from a minimum may leave the frame
+        low, high = min(finite.min(), 0.0), finite.max()
+        span = max(high - low, 1e-12)
+        axes[1].set_ylim(low - 0.1 * span, high + 0.3 * span)
     if boundaries:
         for step in stage_boundaries(result):
             for axis in axes:
