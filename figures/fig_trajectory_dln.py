@@ -4,8 +4,9 @@ A 4-3-4 linear network y = W₂W₁x is trained by full-batch gradient descent f
 initialisation on a rank-3 teacher with singular values 5, 2, 0.8 (examples/dln_saddle_to_saddle.py):
 it learns them one at a time, the loss resting on a plateau (a saddle) between. Left: loss and
 the learned singular values. Middle: `slt.trajectory.llc_trajectory` over the checkpoints, all
-parameters and each layer alone, at γ = 1.4 nβ s₂ (3000 at n = 10⁴: above nβ × the negative curvature s₂, s₃ of the
-rank-1 and rank-2 saddles, so their localised posteriors exist; docs/trajectory.md), with the
+parameters and each layer alone, at γ = 1.4 nβ s₂ (3000 at n = 10⁴; meant to exceed nβ × the negative curvature of the rank-1
+and rank-2 saddles, but the rank-1 plateau still reads "saddle_or_escape", as it did at
+γ = 1.4 nβ s₁ = 7600, tried once: docs/trajectory.md), with the
 teacher's transitions (dotted: a mode reaches half its final size) and the detected stage
 boundaries (dashed). Right: the final checkpoint (a minimum of rank 3) at γ = 1 against
 Aoyagi's λ = 15/2 for widths (4, 3, 4), rank 3, and each layer alone against its exact value
@@ -73,7 +74,8 @@ for number, transition in enumerate(transitions, 1):
 print(f"  LLC boundaries with no transition within one checkpoint: {sorted(set(boundaries) - matched)}")
 readings = [row["reading"] for row in stage.rows if row["subset"] == "all"]
 print(f"rows read saddle_or_escape (γ = {STAGE_LOCALIZATION:g}): steps "
-      f"{[int(s) for s, r in zip(steps, readings) if r == 'saddle_or_escape']} (the rank-0 saddle needs γ > nβ·s₁)")
+      f"{[int(s) for s, r in zip(steps, readings) if r == 'saddle_or_escape']}; read descent: "
+      f"{[int(s) for s, r in zip(steps, readings) if r == 'descent']}")
 row = final["all"]
 error = row["estimate"] / aoyagi - 1
 print(f"final checkpoint, γ = {TRUTH_LOCALIZATION:g}: λ̂ = {row['estimate']:.3f} ± {row['std_error']:.3f} "
