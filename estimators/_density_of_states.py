@@ -206,6 +206,12 @@ def rlct_from_dead_points(
     death_loss, num_live = _checked_run(death_loss, num_live)
     if int(max_multiplicity) < 1:
         raise ValueError(f"max_multiplicity must be >= 1, got {max_multiplicity}")
+    truncation_warning = []
+    ties = np.flatnonzero(death_loss[1:] == death_loss[:-1])
+    if ties.size:  # K quantised (w − w* at float64 resolution): stop one live set before the first tie
+        end = max(int(ties[0]) - int(num_live[0]), 2)
+        truncation_warning.append(f"losses tie from death {ties[0]} on (float resolution); fit uses the first {end}")
+        death_loss, num_live = death_loss[:end], num_live[:end]
     s = -np.log(death_loss)
     log_volume = expected_log_volume(num_live)
     eligible = np.flatnonzero((s >= 1.0) & (log_volume <= -_START_LOG_VOLUME))
@@ -237,7 +243,7 @@ def rlct_from_dead_points(
     rescaled = num_live[inside] * (estimate * (s[inside] - previous) - (multiplicity - 1) * np.log(s[inside] / previous))
     ks_pvalue = _exponential_ks_pvalue(rescaled)
     reached = chosen <= NUM_WINDOWS - 3
-    reasons, warnings = [], []
+    reasons, warnings = [], list(truncation_warning)
     if not reached:
         reasons.append(
             f"λ̂ does not settle as the window moves deeper (only the deepest {NUM_WINDOWS - chosen} of "

@@ -34,10 +34,32 @@ from slt._kernels_exact import (
     window_adaptation,
 )
 from slt._kernels_sg import RMSPropSGLDState, SGHMCState, SGNHTState, rmsprop_sgld, sghmc, sgnht
+from slt._nested import (
+    NestedEstimate,
+    NestedRun,
+    NestedSamplingError,
+    live_point_counts,
+    load_nested_run,
+    nested_finite_temperature_rlct,
+    nested_rlct,
+    nested_sample_model,
+    nested_sampling,
+    save_nested_run,
+)
 from slt._posterior import TemperedPosterior, langevin_step, watanabe_beta
 from slt._trace import Trace, from_datatree, load_trace, package_versions, save_trace, to_datatree
 
 __all__ = [
+    "NestedEstimate",
+    "NestedRun",
+    "NestedSamplingError",
+    "live_point_counts",
+    "load_nested_run",
+    "nested_finite_temperature_rlct",
+    "nested_rlct",
+    "nested_sample_model",
+    "nested_sampling",
+    "save_nested_run",
     "SAMPLERS",
     "Diagnostics",
     "EstimateResult",

@@ -33,12 +33,11 @@ from jax.flatten_util import ravel_pytree
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 from tqdm.auto import tqdm
 
+import estimators
+from slt._nested_kernel import LiveSet, compiled_chunk
 from slt._trace import package_versions
 
 NESTED_FORMAT = 1
-_MAX_EXPANSIONS = 10
-_MAX_SHRINKAGE = 60
-_LOG_RADIAL_WIDTH = 2.0
 
 
 class NestedRun(NamedTuple):
@@ -141,7 +140,9 @@ def nested_sampling(
     Z(t_max) = ∫ e^(−t_max K) dV is below `evidence_tolerance`. It stops earlier, with a
     `stop_reason`, at −log X ≥ `max_log_volume`, when every live loss is below `loss_floor`
     (K has reached 0 to float64 precision: a region of positive volume with K = 0, as on a
-    data set's floor), or after `max_seconds`.
+    data set's floor), after `max_seconds`, or when over half the constrained moves of a chunk
+    fail after the first chunk (w − w* below float64's resolution, |w − w*| ~ 1e-16 |w*|: that
+    chunk is dropped).
 
     Returns
     -------
@@ -191,7 +192,7 @@ def nested_sampling(
             )
         live = LiveSet(initial, jnp.asarray(initial_loss), jnp.full(num_live, jnp.inf))
         center = ravel_pytree(center)[0].astype(jnp.float64) if center is not None else jnp.zeros_like(flat_template)
-        step = _compiled_chunk(center, flat_loss, flat_log_prior, num_delete, num_inner_steps, steps_per_chunk)
+        step = compiled_chunk(center, flat_loss, flat_log_prior, num_delete, num_inner_steps, steps_per_chunk)
         deaths, births, acceptance = [], [], []
         chunk_keys = iter(jax.random.split(key_run, int(max_log_volume * num_live / num_delete / steps_per_chunk) + 2))
         show = sys.stderr.isatty() if progress is None else progress
@@ -203,11 +204,14 @@ def nested_sampling(
             if not np.all(np.isfinite(death)) or not np.all(np.isfinite(np.asarray(live.loss))):
                 raise NestedSamplingError("the loss became non-finite inside the constrained region; check K(w) for NaN")
             acceptance.append(float(accepted))
-            if acceptance[-1] < 0.5:
+            if acceptance[-1] < 0.5 and not deaths:
                 raise NestedSamplingError(
-                    f"{1 - acceptance[-1]:.0%} of constrained moves found no point with K < {death.max():.3g}: the region is empty or "
-                    "too thin for slice moves (a loss that is constant or discontinuous?)"
+                    f"{1 - acceptance[-1]:.0%} of constrained moves found no point with K < {death.min():.3g}: "
+                    "the region is empty or too thin for slice moves (a constant or discontinuous loss?)"
                 )
+            if acceptance[-1] < 0.5:  # deep: w near w* no longer resolved in float64; drop this chunk
+                stop_reason = f"moves failed at K < {death.min():.3g} (float64 resolution of w near w*)"
+                break
             deaths.append(death)
             births.append(birth)
             stop_reason = _stop_reason(
@@ -233,125 +237,13 @@ def nested_sampling(
     )
 
 
-def _compiled_chunk(center, loss_fn, log_prior_fn, num_delete, num_sweeps, steps_per_chunk):
-    @jax.jit
-    def chunk(key, live):
-        def body(live, key_step):
-            return _outer_step(key_step, live, center, loss_fn, log_prior_fn, num_delete, num_sweeps)
-
-        live, (death, birth, moved) = jax.lax.scan(body, live, jax.random.split(key, steps_per_chunk))
-        return live, (death, birth, jnp.min(moved))
-
-    return chunk
-
-
-class LiveSet(NamedTuple):
-    """The live points: flat positions [N, d], their losses [N] and birth bounds [N]."""
-
-    position: Array
-    loss: Array
-    birth: Array
-
-
-def _slice_1d(key, log_target, max_expansions, max_shrinkage):
-    """One univariate slice move from t = 0 on log_target(t) -> (log density, valid) (Neal 2003:
-    stepping out with a random split of `max_expansions`, then shrinkage). Returns (t, found)."""
-    key_level, key_place, key_split, key_shrink = jax.random.split(key, 4)
-    level = log_target(0.0)[0] + jnp.log(jax.random.uniform(key_level))
-
-    def inside(t):
-        log_density, valid = log_target(t)
-        return valid & (log_density > level)
-
-    left = -jax.random.uniform(key_place)
-    right = left + 1.0
-    budget_left = jnp.floor(max_expansions * jax.random.uniform(key_split))
-    budget_right = max_expansions - 1 - budget_left
-
-    def step_out(carry, direction):
-        edge, budget = carry
-        return edge + direction, budget - 1
-
-    left, _ = jax.lax.while_loop(lambda c: (c[1] > 0) & inside(c[0]), lambda c: step_out(c, -1.0), (left, budget_left))
-    right, _ = jax.lax.while_loop(lambda c: (c[1] > 0) & inside(c[0]), lambda c: step_out(c, 1.0), (right, budget_right))
-
-    def shrink(carry):
-        key, left, right, _, _, count = carry
-        key, key_draw = jax.random.split(key)
-        t = jax.random.uniform(key_draw, minval=left, maxval=right)
-        accepted = inside(t)
-        left = jnp.where(~accepted & (t < 0), t, left)
-        right = jnp.where(~accepted & (t >= 0), t, right)
-        return key, left, right, t, accepted, count + 1
-
-    init = (key_shrink, left, right, 0.0, False, 0)
-    _, _, _, t, found, _ = jax.lax.while_loop(lambda c: (~c[4]) & (c[5] < max_shrinkage), shrink, init)
-    return jnp.where(found, t, 0.0), found
-
-
-def _constrained_sweeps(key, position, bound, widths, center, loss_fn, log_prior_fn, num_sweeps):
-    """`num_sweeps` sweeps over the coordinates (random order), each coordinate moved by a linear
-    slice (scale: the live points' spread) and then a log-radial slice in log|w_i − w*_i| (scale
-    `_LOG_RADIAL_WIDTH` nats; target log φ + log|w_i − w*_i|, the Jacobian), both on the prior
-    restricted to {K < bound}. Returns (position, loss, share of slices that moved)."""
-    dimension = position.shape[0]
-
-    def coordinate(carry, inputs):
-        position, moved = carry
-        key, index = inputs
-        key_linear, key_radial = jax.random.split(key)
-        width = widths[index]
-
-        def linear(t):
-            x = position.at[index].add(t * width)
-            return log_prior_fn(x), loss_fn(x) < bound
-
-        t, found_linear = _slice_1d(key_linear, linear, _MAX_EXPANSIONS, _MAX_SHRINKAGE)
-        position = position.at[index].add(t * width)
-        offset = position[index] - center[index]
-
-        def radial(t):
-            x = position.at[index].set(center[index] + offset * jnp.exp(t * _LOG_RADIAL_WIDTH))
-            return log_prior_fn(x) + t * _LOG_RADIAL_WIDTH, (loss_fn(x) < bound) & (offset != 0)
-
-        t, found_radial = _slice_1d(key_radial, radial, _MAX_EXPANSIONS, _MAX_SHRINKAGE)
-        position = position.at[index].set(center[index] + offset * jnp.exp(t * _LOG_RADIAL_WIDTH))
-        return (position, moved + found_linear + found_radial), None
-
-    def sweep(carry, key):
-        key_order, key_moves = jax.random.split(key)
-        order = jax.random.permutation(key_order, dimension)
-        carry, _ = jax.lax.scan(coordinate, carry, (jax.random.split(key_moves, dimension), order))
-        return carry, None
-
-    (position, moved), _ = jax.lax.scan(sweep, (position, 0), jax.random.split(key, num_sweeps))
-    return position, loss_fn(position), moved / (2 * dimension * num_sweeps)
-
-
-def _outer_step(key, live, center, loss_fn, log_prior_fn, num_delete, num_sweeps):
-    """Delete the k largest losses; replace each by sweeps from a random survivor under the bound
-    b = the smallest loss deleted (the replacements are born at b)."""
-    key_start, key_move = jax.random.split(key)
-    dead_loss, dead_index = jax.lax.top_k(live.loss, num_delete)
-    bound = dead_loss[-1]
-    survivor = (live.loss < bound).astype(live.loss.dtype)
-    survivor = jnp.where(survivor.sum() > 0, survivor, jnp.ones_like(survivor))
-    start = jax.random.choice(key_start, live.loss.shape[0], (num_delete,), p=survivor / survivor.sum())
-    widths = jnp.std(live.position, axis=0) + 1e-300
-    move = jax.vmap(_constrained_sweeps, in_axes=(0, 0, None, None, None, None, None, None))
-    position, loss, moved = move(jax.random.split(key_move, num_delete), live.position[start], bound, widths, center,
-                                 loss_fn, log_prior_fn, num_sweeps)
-    dead_birth = live.birth[dead_index]
-    live = LiveSet(live.position.at[dead_index].set(position), live.loss.at[dead_index].set(loss),
-                   live.birth.at[dead_index].set(bound))
-    return live, (dead_loss, dead_birth, jnp.mean(moved))
-
-
 def _stop_reason(death_loss, live_loss, num_live, settings, seconds) -> str:
     """The first stopping rule that holds (see `nested_sampling`), or ''."""
     log_volume = -death_loss.size / num_live  # the expected log X, enough for a stopping rule
     if np.all(live_loss < settings["loss_floor"]):
         return "loss floor"
+    if np.unique(live_loss).size < 0.9 * live_loss.size:  # ties: K is quantised (w − w* at float64 resolution)
+        return "float64 resolution (tied live losses)"
     if -log_volume >= settings["max_log_volume"]:
         return "max_log_volume"
     if settings["max_seconds"] is not None and seconds >= settings["max_seconds"]:
@@ -406,3 +298,79 @@ def nested_sample_model(
         config={"model": description, "loss": source, **({"num_data": int(jax.tree_util.tree_leaves(data)[0].shape[0])} if data is not None else {})},
         **settings,
     )
+
+
+def save_nested_run(path: str, run: NestedRun) -> None:
+    """Write a run to `path` (.npz: the arrays, and the config, stop reason and timing as JSON),
+    atomically (a temporary file in the same folder, then `os.replace`)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            metadata = {"format": NESTED_FORMAT, "seconds": run.seconds, "stop_reason": run.stop_reason,
+                        "min_acceptance": run.min_acceptance, "config": run.config}
+            np.savez(stream, death_loss=run.death_loss, birth_loss=run.birth_loss, num_live=run.num_live,
+                     live_loss=run.live_loss, metadata=np.asarray(json.dumps(metadata, default=str)))
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def load_nested_run(path: str) -> NestedRun:
+    """Read a run written by `save_nested_run`."""
+    with np.load(path) as stored:
+        metadata = json.loads(str(stored["metadata"]))
+        if metadata.get("format") != NESTED_FORMAT:
+            raise NestedSamplingError(f"{path}: nested-run format {metadata.get('format')!r}, expected {NESTED_FORMAT}")
+        return NestedRun(
+            death_loss=stored["death_loss"], birth_loss=stored["birth_loss"], num_live=stored["num_live"],
+            live_loss=stored["live_loss"], seconds=metadata["seconds"], stop_reason=metadata["stop_reason"],
+            min_acceptance=metadata["min_acceptance"], config=metadata["config"],
+        )
+
+
+class NestedEstimate(NamedTuple):
+    """`nested_rlct`'s answer: the run, λ̂/m̂ from its dead points, and λ(t) on `temperatures`."""
+
+    run: NestedRun
+    result: "estimators.DensityOfStatesResult"
+    curve: "estimators.LambdaCurve | None"
+
+
+def nested_rlct(
+    key: PRNGKeyArray,
+    model,
+    *,
+    data: PyTree | None = None,
+    temperatures=None,
+    max_multiplicity: int = 4,
+    num_paths: int = 64,
+    **settings: Any,
+) -> NestedEstimate:
+    """λ̂ ± se, m̂ with P(m) and (if `temperatures` is given) λ(t) and F(t) of a model, by nested
+    sampling of its population K (or K_n on `data`): `nested_sample_model` then
+    `estimators.rlct_from_dead_points` and `estimators.lambda_curve`. `key` is split into
+    `key_run` and `key_paths` (the latter seeds the log-X paths). When temperatures are given the
+    run also goes deep enough that the live points hold < 1e-4 of Z(max t)."""
+    key_run, key_paths = jax.random.split(key)
+    if temperatures is not None:
+        temperatures = np.asarray(temperatures, dtype=np.float64)
+        settings.setdefault("max_temperature", float(np.max(temperatures)))
+    run = nested_sample_model(key_run, model, data=data, **settings)
+    result = estimators.rlct_from_dead_points(run.death_loss, run.num_live, max_multiplicity=max_multiplicity)
+    curve = None
+    if temperatures is not None:
+        seed = int(jax.random.randint(key_paths, (), 0, np.iinfo(np.int32).max))
+        curve = estimators.lambda_curve(run.death_loss, run.num_live, run.live_loss, temperatures, seed=seed,
+                                        num_paths=num_paths)
+    return NestedEstimate(run, result, curve)
+
+
+def nested_finite_temperature_rlct(key: PRNGKeyArray, model, nbeta: float, **settings: Any) -> tuple[float, float, float]:
+    """λ(t) = t E_t[K] at t = `nbeta` on the population, by nested sampling (any d): (value, low,
+    high) with the 95 % band over Skilling's log-X paths. The model-agnostic counterpart of
+    `toy_models.finite_temperature_rlct` (quadrature, d <= 2)."""
+    estimate = nested_rlct(key, model, temperatures=[float(nbeta)], **settings)
+    curve = estimate.curve
+    return float(curve.rlct[0]), float(curve.rlct_band[0, 0]), float(curve.rlct_band[1, 0])
