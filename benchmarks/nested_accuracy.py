@@ -1,7 +1,8 @@
 """Accuracy and cost of λ and m by nested sampling (`slt.nested_rlct`) on the registry catalogue.
 
     PYTHONPATH=$PWD .venv/bin/python benchmarks/nested_accuracy.py                 # every model with d <= 30
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/nested_accuracy.py --max-dimension 100 --timing-only rrr,dln
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/nested_accuracy.py --min-dimension 31 --max-dimension 100 \
+        --max-seconds 240 --stem timing_nested       # time against d (rrr and dln up to d = 100)
 
 For each model: λ̂ ± se at m̂, the 95 % interval λ̂ ± 1.96 se, m̂ with P(m), the registry's λ and
 m, |λ̂ − λ|/λ, whether the interval holds λ, the fit window, the stop reason and the seconds (on
@@ -102,6 +103,7 @@ def write(rows, header, stem) -> None:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-dimension", type=int, default=30)
+    parser.add_argument("--min-dimension", type=int, default=1)
     parser.add_argument("--families", default="", help="comma-separated families (default: all)")
     parser.add_argument("--num-live", type=int, default=500)
     parser.add_argument("--sweeps", type=int, default=3)
@@ -111,7 +113,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     families = set(filter(None, args.families.split(",")))
     models = sorted(
-        (m for m in toy_models.catalogue() if m.dimension <= args.max_dimension and (not families or m.name in families)),
+        (m for m in toy_models.catalogue() if args.min_dimension <= m.dimension <= args.max_dimension and (not families or m.name in families)),
         key=lambda m: m.dimension,
     )
     settings = {"num_live": args.num_live, "num_inner_steps": args.sweeps, "max_seconds": args.max_seconds}
