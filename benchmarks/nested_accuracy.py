@@ -110,10 +110,14 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-seconds", type=float, default=None)
     parser.add_argument("--stem", default="accuracy_nested")
+    parser.add_argument("--exclude-families", default="", help="comma-separated families to leave out")
+    parser.add_argument("--resume", action="store_true", help="keep the rows already in <stem>.json, run the rest")
     args = parser.parse_args(argv)
     families = set(filter(None, args.families.split(",")))
+    excluded = set(filter(None, args.exclude_families.split(",")))
     models = sorted(
-        (m for m in toy_models.catalogue() if args.min_dimension <= m.dimension <= args.max_dimension and (not families or m.name in families)),
+        (m for m in toy_models.catalogue() if args.min_dimension <= m.dimension <= args.max_dimension
+         and (not families or m.name in families) and m.name not in excluded),
         key=lambda m: m.dimension,
     )
     settings = {"num_live": args.num_live, "num_inner_steps": args.sweeps, "max_seconds": args.max_seconds}
@@ -124,8 +128,16 @@ def main(argv=None) -> None:
         "versions": slt.package_versions(),
     }
     keys = jax.random.split(jax.random.key(args.seed), len(models))
-    rows = []
-    for index, model in enumerate(models):
+    rows, done = [], set()
+    if args.resume and os.path.exists(os.path.join(RESULTS, f"{args.stem}.json")):
+        with open(os.path.join(RESULTS, f"{args.stem}.json")) as stream:
+            previous = json.load(stream)
+        rows, done = previous["rows"], {r["model"] for r in previous["rows"]}
+        header["command"] = previous["command"] + " ; then " + header["command"]
+        header["load_start"] = previous["load_start"] + " ; then " + header["load_start"]
+    for index, model in enumerate(models):  # key: index in this invocation's model list (see the command)
+        if model.label in done:
+            continue
         rows.append(run_model(model, keys[index], settings))
         header["load_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
         write(rows, header, args.stem)

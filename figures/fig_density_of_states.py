@@ -24,9 +24,9 @@ args = figure_arguments(__doc__.splitlines()[0])
 MODELS = [("normal_crossing", {"powers": (1, 1)}), ("normal_crossing", {"powers": (2, 2)}),
           ("rrr", {"M": 3, "H": 2, "N": 4, "r": 0})]
 if args.small:
-    MODELS, settings = MODELS[:1], dict(num_live=100, num_inner_steps=2, min_log_volume=30, min_log_loss_span=10)
+    MODELS, settings = MODELS[:1], {"num_live": 100, "num_inner_steps": 2, "min_log_volume": 30, "min_log_loss_span": 10}
 else:
-    settings = dict(num_live=1000, num_inner_steps=5)
+    settings = {"num_live": 1000, "num_inner_steps": 5}
 temperatures = np.logspace(0, 12, 49)
 llc_table = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "accuracy_llc.csv"
 sgld = {row["model"]: row for row in csv.DictReader(llc_table.open())} if llc_table.exists() else {}
@@ -41,7 +41,10 @@ for key, (family, params), colour in zip(keys, MODELS, plt.rcParams["axes.prop_c
     s_lo, s_hi = result.diagnostics.window
     inside = (-log_epsilon > s_lo) & (-log_epsilon <= s_hi)
     rlct, m = result.estimate, result.multiplicity
-    law = lambda le: rlct * le + (m - 1) * np.log(-le)  # noqa: E731 (log V up to log c)
+
+    def law(le, rlct=rlct, m=m):  # log V up to log c
+        return rlct * le + (m - 1) * np.log(-le)
+
     log_c = np.mean(log_volume[inside] - law(log_epsilon[inside]))
     left.plot(log_epsilon, log_volume, color=colour, lw=1.2, label=f"{model.label}: λ = {model.true_rlct}, m = {model.multiplicity}")
     fitted = np.linspace(-s_hi, -s_lo, 200)

@@ -24,7 +24,8 @@ import os
 import sys
 import tempfile
 import time
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
