@@ -85,6 +85,7 @@ def write(rows, header, stem) -> None:
         f"Command: `{header['command']}`  ", f"Machine: {header['machine']}  ",
         f"Load average at start / end: {header['load_start']} / {header.get('load_end', 'running')}  ",
         f"Settings: {header['settings']}, seed {header['seed']}  ", f"Versions: {header['versions']}", "",
+        *([f"Note: {header['note']}", ""] if header.get("note") else []),
         f"Summary: {json.dumps(summary)}", "",
         "| model | d | λ | m | λ̂ ± se | 95 % interval | rel. err | in | m̂ | P(m) | window s | asympt. | s |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -112,7 +113,16 @@ def main(argv=None) -> None:
     parser.add_argument("--stem", default="accuracy_nested")
     parser.add_argument("--exclude-families", default="", help="comma-separated families to leave out")
     parser.add_argument("--resume", action="store_true", help="keep the rows already in <stem>.json, run the rest")
+    parser.add_argument("--note", default="", help="a note printed under the table's header (what was left out, why)")
+    parser.add_argument("--render-only", action="store_true", help="rewrite <stem>.md/csv from <stem>.json, no runs")
     args = parser.parse_args(argv)
+    if args.render_only:
+        with open(os.path.join(RESULTS, f"{args.stem}.json")) as stream:
+            stored = json.load(stream)
+        rows = stored.pop("rows")
+        stored.pop("summary")
+        write(rows, {**stored, **({"note": args.note} if args.note else {})}, args.stem)
+        return
     families = set(filter(None, args.families.split(",")))
     excluded = set(filter(None, args.exclude_families.split(",")))
     models = sorted(
