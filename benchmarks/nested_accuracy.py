@@ -23,6 +23,7 @@ import time
 import jax
 import numpy as np
 
+import estimators
 import slt
 import toy_models
 
@@ -31,10 +32,20 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
 def run_model(model, key, settings) -> dict:
     started = time.perf_counter()
-    estimate = slt.nested_rlct(key, model, progress=False, **settings)
-    seconds = time.perf_counter() - started
-    result, run = estimate.result, estimate.run
+    run = slt.nested_sample_model(key, model, progress=False, **settings)
     truth = None if model.true_rlct is None else float(model.true_rlct)
+    reached = {"log_loss_reached": float(np.log(run.death_loss[-1])),
+               "log_volume_reached": float(-np.sum(1.0 / run.num_live)),
+               "num_dead": int(run.death_loss.size), "stop_reason": run.stop_reason}
+    try:
+        result = estimators.rlct_from_dead_points(run.death_loss, run.num_live)
+    except ValueError as error:  # too shallow for any window: a row that says so
+        return {"model": model.label, "d": model.dimension, "lambda": truth, "m": model.multiplicity,
+                "estimate": None, "std_error": None, "interval_low": None, "interval_high": None,
+                "relative_error": None, "covered": None, "m_hat": None, "p_m": None, "lambda_by_m": None,
+                "window_s": None, "num_in_window": 0, "asymptotic": False, "reasons": [str(error)],
+                **reached, "seconds": time.perf_counter() - started}
+    seconds = time.perf_counter() - started
     return {
         "model": model.label, "d": model.dimension, "lambda": truth, "m": model.multiplicity,
         "estimate": result.estimate, "std_error": result.std_error,
@@ -46,15 +57,12 @@ def run_model(model, key, settings) -> dict:
         "window_s": [round(v, 3) for v in result.diagnostics.window],
         "num_in_window": result.diagnostics.num_in_window,
         "asymptotic": result.diagnostics.asymptotic_regime_reached,
-        "reasons": list(result.diagnostics.reasons),
-        "log_loss_reached": float(np.log(run.death_loss[-1])),
-        "log_volume_reached": float(-np.sum(1.0 / run.num_live)),
-        "num_dead": int(run.death_loss.size), "stop_reason": run.stop_reason, "seconds": seconds,
+        "reasons": list(result.diagnostics.reasons), **reached, "seconds": seconds,
     }
 
 
 def summarise(rows) -> dict:
-    known = [r for r in rows if r["lambda"] is not None]
+    known = [r for r in rows if r["lambda"] is not None and r["estimate"] is not None]
     with_m = [r for r in known if r["m"] is not None]
     errors = [r["relative_error"] for r in known]
     return {
@@ -91,6 +99,11 @@ def write(rows, header, stem) -> None:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        if r["estimate"] is None:
+            lines.append(f"| {r['model']} | {r['d']} | {r['lambda']} | {r['m']} | failed: {r['reasons'][0]} "
+                         f"(log K reached {r['log_loss_reached']:.1f}, log X {r['log_volume_reached']:.1f}, "
+                         f"{r['stop_reason']}) | | | | | | | | {r['seconds']:.1f} |")
+            continue
         rel = "" if r["relative_error"] is None else f"{100 * r['relative_error']:.2f} %"
         lines.append(
             f"| {r['model']} | {r['d']} | {r['lambda']} | {r['m']} | {r['estimate']:.4f} ± {r['std_error']:.4f} | "
@@ -152,8 +165,9 @@ def main(argv=None) -> None:
         header["load_end"] = " ".join(f"{x:.1f}" for x in os.getloadavg())
         write(rows, header, args.stem)
         r = rows[-1]
-        print(f"{r['model']:55s} d={r['d']:3d} λ={r['lambda']} λ̂={r['estimate']:.4f}±{r['std_error']:.4f} "
-              f"m={r['m']} m̂={r['m_hat']} {r['seconds']:.0f}s {r['reasons'] or ''}", flush=True)
+        value = "failed" if r["estimate"] is None else f"λ̂={r['estimate']:.4f}±{r['std_error']:.4f} m̂={r['m_hat']}"
+        print(f"{r['model']:55s} d={r['d']:3d} λ={r['lambda']} m={r['m']} {value} {r['seconds']:.0f}s {r['reasons'] or ''}",
+              flush=True)
     print(json.dumps(summarise(rows)))
 
 
