@@ -64,9 +64,9 @@ for key, (family, params), colour in zip(keys, MODELS, plt.rcParams["axes.prop_c
         print(f"  nested λ(t) at t = {temperatures[at]:.3g}: {curve.rlct[at]:.4f} "
               f"[{curve.rlct_band[0, at]:.4f}, {curve.rlct_band[1, at]:.4f}]; SGLD llc at nβ = {nbeta:g}: {llc:.4f} ± {se:.4f}")
 left.set(xlabel="log ε", ylabel="log V(ε)  (expected log X at death)",
-         title="Density of states: dashes = fitted c ε^λ (−log ε)^(m−1) on the fit window")
+         title="log V(ε); dashes: fitted c ε^λ (−log ε)^(m−1)")
 left.legend(fontsize=8)
 right.set(xscale="log", xlabel="t = nβ", ylabel="λ(t) = t E_t[K]",
-          title="λ(t) from the same runs (band: 95 % over log-X paths); squares: SGLD llc (accuracy_llc.csv)")
+          title="λ(t), 95 % band; squares: SGLD llc (accuracy_llc.csv)")
 right.legend(fontsize=8)
 save_figure(figure, args.out, "fig_density_of_states")
