@@ -28,6 +28,10 @@ def test_compare_json_on_tiny_settings(capsys):
     assert dynamics.DYNAMICS == ("gradient_descent", "brownian", "sgd_sde", "sgd", "heavy_ball", "nesterov")
     assert record["temperature"] == pytest.approx(0.05 / (2 * 5))
     assert all(0 <= d["near_singular"][0] <= 1 for d in record["dynamics"])
+    assert all(0 <= d["crossing_occupancy"][0] <= 1 for d in record["dynamics"])
+    rates = {d["name"]: d["predicted_collapse_rate"] for d in record["dynamics"]}
+    assert rates["brownian"] == rates["gradient_descent"] == 0.0
+    assert rates["sgd"] == pytest.approx(2 * record["temperature"] * 0.05)
 
 
 @pytest.mark.parametrize(
