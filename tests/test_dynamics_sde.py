@@ -1,5 +1,7 @@
 """SGD as an SDE (`sgd_sde`): its moments against the data, its step against SGD's; stability limits."""
 
+import math
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -102,3 +104,18 @@ def test_unstable_steps_are_refused_for_diffusions_and_warned_for_sgd():
     dynamics.brownian(crossing, temperature, below * temperature)
     dynamics.sgd_sde(crossing, below, 5, data)
     dynamics.sgd(crossing, below, 5, data)
+
+
+def test_basin_sweep_takes_stable_brownian_substeps():
+    """The basin sweep's Brownian reference at η_eff = η/(1 − μ) takes ⌈η_eff h_max⌉ substeps so that
+    (ε/T)h_max <= 1, and records SGD's own stability number (past 1: unstable on the box)."""
+    potential = dynamics.two_basin()
+    points = dynamics.basin_sweep(potential, jax.random.key(0), learning_rates=(0.2,), momenta=(0.0, 0.9),
+                                  batch_size=10, num_particles=8, num_steps=4, num_data=50, num_bins=8)
+    h_max = dynamics.max_curvature(potential)
+    for point in points:
+        effective = point.learning_rate / (1 - point.momentum)
+        assert point.brownian_substeps == math.ceil(effective * h_max)
+        assert effective / point.brownian_substeps * h_max <= 1.0
+        expected = point.learning_rate * h_max / dynamics.stability_limit("heavy_ball", point.momentum)
+        assert point.sgd_stability == pytest.approx(expected)
