@@ -63,8 +63,8 @@ def main() -> int:
     rows = [{"dynamics": p.name, "temperature": p.temperature, "fraction_escaped": p.fraction_escaped.value,
              "std_error": p.fraction_escaped.std_error, "median_steps": p.median_steps} for p in points]
     record = {
-        "command": "PYTHONPATH=$PWD .venv/bin/python benchmarks/dynamics_escape.py "
-                   f"--particles {args.particles} --steps {args.steps} --learning-rate {args.learning_rate}",
+        "command": ("PYTHONPATH=$PWD .venv/bin/python benchmarks/dynamics_escape.py "
+                    f"--particles {args.particles} --steps {args.steps} --learning-rate {args.learning_rate}"),
         "potential": potential.name, "well_loss": well, "barrier": saddle - well, "batch_size": 1,
         "learning_rate": args.learning_rate, "num_particles": args.particles, "num_steps": args.steps,
         "sgd_local_temperature_at_bottom": local_temperature,
@@ -80,10 +80,10 @@ def main() -> int:
     lines = [
         f"# Escape from a K > 0 minimum: the decomposition ({potential.name})",
         "",
-        f"`{record['command']}` ({seconds:.0f} s). Well at K = {well:.3f}, barrier {saddle - well:.3f}; "
-        f"T = η/(2b) = {points[0].temperature:g} (η = {args.learning_rate:g}, b = 1), {args.particles} particles "
-        f"from the well's bottom, {args.steps} steps. SGD's local temperature at the bottom, "
-        f"η tr C/(2b tr H) = {local_temperature:.4f} (T = {points[0].temperature:g}).",
+        (f"`{record['command']}` ({seconds:.0f} s). Well at K = {well:.3f}, barrier {saddle - well:.3f}; "
+         f"T = η/(2b) = {points[0].temperature:g} (η = {args.learning_rate:g}, b = 1), {args.particles} particles "
+         f"from the well's bottom, {args.steps} steps. SGD's local temperature at the bottom, "
+         f"η tr C/(2b tr H) = {local_temperature:.4f} (T = {points[0].temperature:g})."),
         "",
         "| dynamics | escaped (± s.e.) | median escape step |",
         "| --- | --- | --- |",

@@ -59,7 +59,7 @@ def test_gradient_descent_changes_the_imbalance_only_at_first_order_in_the_step(
     initial = jnp.asarray([[0.6, 0.5], [-0.9, 0.3], [0.2, -0.8]], jnp.float32)
     drifts = {}
     for learning_rate in (0.05, 0.025):
-        num_steps = int(round(200 / learning_rate))
+        num_steps = round(200 / learning_rate)
         paths = dynamics.simulate(dynamics.sgd(crossing, learning_rate), initial, jax.random.key(0), num_steps, num_steps)
         drifts[learning_rate] = np.abs(dynamics.log_imbalance(paths.positions[:, -1]) - dynamics.log_imbalance(initial))
     assert np.all(drifts[0.05] < 0.01), drifts

@@ -17,13 +17,13 @@ def test_closed_form_gradient_moments_match_per_example_gradients(build, x64):
     potential = build()
     data = potential.sample_data(jax.random.key(1), 300)
     points = dynamics.uniform_in_box(jax.random.key(2), potential.bounds, 5).astype(jnp.float64)
-    one = lambda datum: jax.tree_util.tree_map(lambda leaf: leaf[None], datum)  # noqa: E731
+    one = lambda datum: jax.tree_util.tree_map(lambda leaf: leaf[None], datum)
     for w in points:
         grads = np.asarray(jax.vmap(lambda datum: jax.grad(potential.loss_fn)(w, one(datum)))(data))
         covariance = np.cov(grads.T, bias=True)
         np.testing.assert_allclose(np.asarray(dynamics.gradient_covariance(potential, data, w)), covariance,
                                    rtol=1e-9, atol=1e-12)
-        state, info = dynamics.sgd_sde(potential, 1e-3, 4, data).step(jax.random.key(0), dynamics.PositionState(w))
+        _, info = dynamics.sgd_sde(potential, 1e-3, 4, data).step(jax.random.key(0), dynamics.PositionState(w))
         assert float(info.loss) == pytest.approx(float(potential.loss_fn(w, data)), rel=1e-9)
 
 
@@ -72,7 +72,7 @@ def test_stability_limit_is_where_the_noise_free_iteration_diverges_on_a_quadrat
     def run(step):
         position, velocity = 1.0, 0.0
         for _ in range(400):
-            gradient = position if integrator != "nesterov" else position
+            gradient = position  # K = w²/2
             velocity = momentum * velocity + gradient
             direction = velocity if integrator != "nesterov" else gradient + momentum * velocity
             position = position - step * direction

@@ -22,8 +22,7 @@ def test_sgd_stationary_variance_is_set_by_eta_b_mu_not_by_n(learning_rate, mome
     minimiser w_n*. The Bayes posterior at sample size n (nβ = n) has variance 1/(n h): 100×
     apart between the two n, while SGD's must agree with T/h at both. 10 000 independent
     particles each: relative SE √(2/N) of a variance; tolerance 4 SE per coordinate.
-    Checked against a planted bug (T scaled by 200/n, i.e. a temperature that follows n as a
-    Bayes posterior's would): fails at n = 20 000.
+    Checked against a planted bug (`sgd_temperature` 10 % too hot): fails.
     """
     model = toy_models.get("regular", d=2)
     potential = dynamics.from_model(model)

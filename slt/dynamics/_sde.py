@@ -26,12 +26,16 @@ import jax.numpy as jnp
 from jaxtyping import PRNGKeyArray, PyTree
 
 import toy_models
-from toy_models import NOISE_STD
-
 from slt import SamplingAlgorithm
-from slt.dynamics._kernels import DynamicsInfo, PositionState, _check_learning_rate, _reflect
+from slt.dynamics._kernels import (
+    DynamicsInfo,
+    PositionState,
+    _check_learning_rate,
+    _reflect,
+)
 from slt.dynamics._potentials import Potential
 from slt.dynamics._stability import check_stable
+from toy_models import NOISE_STD
 
 
 def gradient_moments(data) -> dict[str, jax.Array]:
