@@ -199,8 +199,15 @@ def rlct_from_dead_points(
     num_live : live points at each death (`slt.NestedRun.num_live`).
     max_multiplicity : the largest m compared.
 
-    Raises ValueError (one line) on a non-finite loss, a count < 1, losses out of order, or a run
-    too shallow for any window. An unreliable result (no stable window, residual structure in
+    Raises
+    ------
+    ValueError
+        One line, on a non-finite loss, a count < 1, losses out of order, or a run too shallow
+        for any window.
+
+    Notes
+    -----
+    An unreliable result (no stable window, residual structure in
     the rescaled gaps, too few deaths in the window) says so in `diagnostics.reasons`.
     """
     death_loss, num_live = _checked_run(death_loss, num_live)

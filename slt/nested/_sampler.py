@@ -132,7 +132,13 @@ def nested_sampling(
         linearly and log-radially about `center`).
     center : the point the log-radial moves are centred on, a pytree like the prior draws
         (the model's w*; default 0).
+    min_log_volume, min_log_loss_span, max_log_volume, max_temperature, evidence_tolerance,
+    loss_floor, steps_per_chunk, max_seconds : the stopping rule's settings (Notes).
+    progress : a progress bar (default: on a terminal).
+    config : the caller's settings, stored with the run.
 
+    Notes
+    -----
     Stopping rule (checked after every chunk of `steps_per_chunk` outer steps; all depths in
     nats): the run goes on until BOTH the log-volume depth −log X ≥ `min_log_volume` AND the
     losses at death span `min_log_loss_span` nats of log K beyond the depth −log X = 10 (so a
