@@ -6,6 +6,8 @@
     estimators.llc(trace.loss, trace.loss_at_center, posterior.nbeta)
 """
 
+import importlib.metadata as _metadata
+
 from slt.estimate import EstimateResult, estimate, estimate_many  # binds slt.estimate to the function
 from slt.run import (
     Diagnostics,
@@ -53,6 +55,11 @@ from slt.samplers import (
     watanabe_beta,
     window_adaptation,
 )
+
+try:  # the installed distribution's version; a source tree on PYTHONPATH without an install has none
+    __version__ = _metadata.version("slt-workbench")
+except _metadata.PackageNotFoundError:
+    __version__ = "0+unknown"
 
 __all__ = [
     "SAMPLERS",
