@@ -44,6 +44,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib.figure import Figure  # not pyplot: Jupyter draws it once, a script needs no display
 
 import estimators
 import slt
@@ -134,8 +135,6 @@ print(tree["sample_stats"])
 # that sits apart, or a level that still climbs, is what a large R-hat is telling you.
 
 # %%
-from matplotlib.figure import Figure  # a Figure, not pyplot: Jupyter draws it once, a script needs no display
-
 integrand = nbeta * (np.asarray(user_trace.loss) - np.asarray(user_trace.loss_at_center))
 trace_figure = Figure(figsize=(9, 3), layout="constrained")
 trace_axes, histogram_axes = trace_figure.subplots(1, 2)

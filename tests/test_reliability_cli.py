@@ -144,3 +144,25 @@ def test_estimate_help_says_the_interval_adds_the_systematic_error():
     text = " ".join(result.stdout.split())
     assert "Monte-Carlo error at the reported nβ only" not in text
     assert "systematic" in text and "1.96" in text
+
+
+# --------------------------------------------------------------------------------------------
+# Traces saved from a direct `slt.sgld` run
+
+
+def test_a_trace_of_slt_sgld_records_what_made_it_and_is_an_ordinary_file(tmp_path):
+    """`slt.sample(slt.sgld(...))` used to record sampler, nβ and n as null, and `save_trace`
+    created its file 0600 where job JSONs are 0644 (both: 0666 less the umask)."""
+    model = toy_models.get("regular", d=1)
+    data = model.sample_data(jax.random.key(0), 200)
+    posterior = slt.TemperedPosterior.from_model(model, data, nbeta=50.0)
+    trace = slt.sample(slt.sgld(posterior, step_size=1e-3, batch_size=20), model.w_star, jax.random.key(1),
+                       num_chains=2, num_steps=20)
+    path = tmp_path / "trace.nc"
+    slt.save_trace(trace, path)
+    loaded = slt.load_trace(path)
+    assert (loaded.sampler, loaded.nbeta, loaded.num_data) == ("sgld", 50.0, 200)
+    assert loaded.hyperparameters["step_size"] == 1e-3 and loaded.hyperparameters["batch_size"] == 20
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
