@@ -106,14 +106,13 @@ def _check_field(where: str, field: str, value) -> None:
 
 def settings_from_config(config: Mapping[str, Any], num_data: int | None = None, **extra) -> EstimateSettings:
     """The `EstimateSettings` of a resolved job config (what `run_jobs` runs), with `extra` fields.
-    A user model's config may leave n out (None): `num_data`, its data size, fills it in."""
+    A user_model job leaves n out (None): `num_data`, its model's data size, fills it in (the
+    default n where the factory returns a ToyModel, whose data are drawn)."""
     sampler = dict(config["sampler"])
     if sampler["batch_size"] == "full":
         sampler["batch_size"] = None
-    if sampler["n"] is None:
-        if num_data is None:
-            raise ValueError("this job's n is its user model's data size: pass num_data")
-        sampler["n"] = num_data
+    if sampler["n"] is None:  # a user_model job: its model's data size, or the default for a ToyModel
+        sampler["n"] = EstimateSettings.n if num_data is None else num_data
     return EstimateSettings(method=config["method"], **sampler, **extra)
 
 

@@ -4,6 +4,7 @@
 import json
 
 import toy_models
+from slt.cli._progress import activity
 from slt.estimate import METHODS, EstimateSettings, estimate
 from slt.run import SEED_RULE, prng_key
 
@@ -50,7 +51,8 @@ def run(args) -> int:
     model = toy_models.get(args.family, **params)
     settings = EstimateSettings(method=args.method, n=args.n, num_chains=args.chains, num_draws=args.draws,
                                 thinning=args.thinning, population=args.population)
-    result = estimate(model, args.method, key=key, settings=settings)
+    with activity(f"slt estimate {model.label} [{args.method}]"):
+        result = estimate(model, args.method, key=key, settings=settings)
     if args.json:
         print(json.dumps({**result.to_json(), "seed": args.seed}, allow_nan=False))
     else:
