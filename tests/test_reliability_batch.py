@@ -179,7 +179,7 @@ def test_a_nan_job_is_recorded_as_failed_and_the_others_finish(failing_run):
     assert "Traceback" not in result.stderr
     assert result.stdout.strip().splitlines()[-1].startswith("4 jobs: 4 run, 0 already done, 2 failed")
     rows = table(out)
-    assert [(row["user_model"] or row["model"], row["status"]) for row in rows] == [
+    assert [(row["user_model"] or row["family"], row["status"]) for row in rows] == [
         ("batch_user_models:line", "failed"), ("batch_user_models:line", "failed"),
         ("regular", "ok"), ("regular", "ok")]
     failed = [json.loads(path.read_text()) for path in job_files(out)]
