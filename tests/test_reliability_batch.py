@@ -22,11 +22,12 @@ import slt
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 NUM_SEEDS = 8
-# Tiny llc jobs: a calibrated regular model, each job a second or so on a loaded 2-core machine.
+# Small llc jobs: a calibrated regular model, about a second each once compiled (25 000 steps;
+# at 500 steps a job took 25 ms, too short to tell files written one by one from files written together).
 SEEDS_SPEC = """\
 [defaults]
 seeds = {seeds}
-sampler = {{ n = 1000, num_chains = 2, num_draws = 200, thinning = 2, pilot_steps = 20, batch_size = 100, exact = false }}
+sampler = {{ n = 1000, num_chains = 2, num_draws = 4000, thinning = 5, pilot_steps = 20, batch_size = 100, exact = false }}
 
 [[jobs]]
 model = "regular"
@@ -101,7 +102,9 @@ def table(out: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def killed_and_resumed(tmp_path_factory):
-    """An 8-seed batch killed with SIGKILL as soon as its first job file exists, then resumed."""
+    """An 8-seed batch killed with SIGKILL half a second after its first job file appeared, then
+    resumed. Half a second is far longer than writing 8 small files (what a run that writes a
+    pack's files together does then) and far shorter than the 7 remaining jobs."""
     folder = tmp_path_factory.mktemp("killed")
     spec = folder / "spec.toml"
     spec.write_text(SEEDS_SPEC.format(seeds=list(range(NUM_SEEDS))))
@@ -114,6 +117,7 @@ def killed_and_resumed(tmp_path_factory):
             assert process.poll() is None, process.stderr.read().decode()[-3000:]
             assert time.monotonic() < deadline, "no job file appeared in 600 s"
             time.sleep(0.02)
+        time.sleep(0.5)
         running_at_kill = process.poll() is None
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=60)
@@ -128,8 +132,8 @@ def killed_and_resumed(tmp_path_factory):
 
 def test_a_killed_batch_keeps_each_job_written_before_the_kill(killed_and_resumed):
     """The first job file appears while the others are still to run (packs used to be written
-    only when the whole pack ended: 0 files after 15 s), each file is a complete ok record, and
-    the resumed run runs exactly the missing jobs."""
+    only when the whole pack ended: 0 files after 15 s, then all at once), each file is a complete
+    ok record, and the resumed run runs exactly the missing jobs."""
     _, out, running_at_kill, at_kill, resumed = killed_and_resumed
     assert running_at_kill
     assert 1 <= len(at_kill) < NUM_SEEDS
@@ -214,12 +218,12 @@ def test_retry_failed_reruns_only_the_failed_jobs(failing_run, tmp_path):
 
 def test_resume_with_another_spec_is_refused_unless_forced(tmp_path):
     spec = tmp_path / "spec.toml"
-    spec.write_text(SEEDS_SPEC.format(seeds=[0, 1]).replace("num_draws = 200", "num_draws = 20"))
+    spec.write_text(SEEDS_SPEC.format(seeds=[0, 1]).replace("num_draws = 4000, thinning = 5", "num_draws = 20, thinning = 2"))
     out = tmp_path / "out"
     first = slt_batch(spec, "--out", out, "--no-traces")
     assert first.returncode == 0, first.stderr[-3000:]
     other = tmp_path / "other.toml"
-    other.write_text(SEEDS_SPEC.format(seeds=[0]).replace("num_draws = 200", "num_draws = 20"))
+    other.write_text(SEEDS_SPEC.format(seeds=[0]).replace("num_draws = 4000, thinning = 5", "num_draws = 20, thinning = 2"))
     refused = slt_batch(other, "--out", out, "--resume", "--no-traces")
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()
@@ -248,7 +252,7 @@ def test_records_carry_the_workbench_version_and_its_own_revision(tmp_path):
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "x"], check=True)
     foreign = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
     spec = tmp_path / "spec.toml"
-    spec.write_text(SEEDS_SPEC.format(seeds=[0]).replace("num_draws = 200", "num_draws = 20"))
+    spec.write_text(SEEDS_SPEC.format(seeds=[0]).replace("num_draws = 4000, thinning = 5", "num_draws = 20, thinning = 2"))
     result = slt_batch(spec, "--out", tmp_path / "out", cwd=elsewhere)
     assert result.returncode == 0, result.stderr[-3000:]
     [path] = job_files(tmp_path / "out")
