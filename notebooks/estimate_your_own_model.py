@@ -44,6 +44,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from matplotlib.figure import Figure  # not pyplot: Jupyter draws it once, a script needs no display
 
 import estimators
 import slt
@@ -129,6 +130,24 @@ tree = slt.to_datatree(user_trace)
 print(tree["sample_stats"])
 
 # %% [markdown]
+# What to look at: the per-draw LLC integrand nβ (L_b(w) − L_b(w*)) of every chain should wander
+# around one level with no drift (left), and the chains' histograms should overlap (right). A chain
+# that sits apart, or a level that still climbs, is what a large R-hat is telling you.
+
+# %%
+integrand = nbeta * (np.asarray(user_trace.loss) - np.asarray(user_trace.loss_at_center))
+trace_figure = Figure(figsize=(9, 3), layout="constrained")
+trace_axes, histogram_axes = trace_figure.subplots(1, 2)
+for chain, values in enumerate(integrand):
+    trace_axes.plot(values, lw=0.4, label=f"chain {chain}")
+    histogram_axes.hist(values, bins=40, histtype="step", density=True)
+trace_axes.axhline(user_llc.mean, color="k", lw=1, label=f"λ̂ = {user_llc.mean:.2f}")
+trace_axes.set(xlabel="draw", ylabel="nβ (L_b(w) − L_b(w*))", title="per-draw LLC integrand")
+trace_axes.legend(fontsize="small", ncol=2)
+histogram_axes.set(xlabel="nβ (L_b(w) − L_b(w*))", ylabel="density", title="per chain")
+trace_figure
+
+# %% [markdown]
 # ## 4. Compare with a registry model of known λ
 #
 # The two-layer linear network with true map 0 is reduced-rank regression with M = 2 inputs, H = 2
@@ -153,7 +172,17 @@ print(f"registry model: λ̂ = {registry_llc.mean:.3f} ± {registry_llc.std_erro
       f"m = {registry_model.multiplicity})")
 print(f"difference {difference:+.3f} = {difference / combined_std_error:+.2f} combined standard errors")
 print(f"relative gap of the user estimate to λ: {(user_llc.mean - float(true_rlct)) / float(true_rlct):+.1%}")
+
+comparison_figure = Figure(figsize=(5, 3), layout="constrained")
+comparison_axes = comparison_figure.subplots()
+comparison_axes.errorbar([0, 1], [user_llc.mean, registry_llc.mean],
+                         yerr=[1.96 * user_llc.std_error, 1.96 * registry_llc.std_error], fmt="o", capsize=4)
+comparison_axes.axhline(float(true_rlct), color="k", ls="--", lw=1, label=f"λ = {true_rlct} (Aoyagi–Watanabe)")
+comparison_axes.set(xticks=[0, 1], xticklabels=["your loss", "registry rrr(2,2,2,0)"], xlim=(-0.5, 1.5),
+                    ylabel="λ̂(nβ) ± 1.96 se", title=f"the same model twice, nβ = {nbeta:g}")
+comparison_axes.legend(fontsize="small")
 print(f"notebook ran in {time.perf_counter() - start_time:.1f} s")
+comparison_figure
 
 # %% [markdown]
 # ## 5. One call for registry models

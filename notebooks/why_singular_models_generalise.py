@@ -41,13 +41,10 @@ import os
 import time
 
 import jax
-import matplotlib
+import matplotlib.pyplot as plt  # no backend forced: Jupyter draws inline, a script without a display uses Agg
+import numpy as np
 
-matplotlib.use(os.environ.get("MPLBACKEND", "Agg"))
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from slt import dynamics  # noqa: E402
+from slt import dynamics
 
 SMALL = os.environ.get("SLT_NOTEBOOK_SMALL", "0") == "1"
 start_time = time.perf_counter()

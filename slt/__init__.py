@@ -6,6 +6,8 @@
     estimators.llc(trace.loss, trace.loss_at_center, posterior.nbeta)
 """
 
+import importlib.metadata as _metadata
+
 from slt.estimate import EstimateResult, estimate, estimate_many  # binds slt.estimate to the function
 from slt.nested import (
     NestedEstimate,
@@ -28,6 +30,7 @@ from slt.run import (
     from_datatree,
     load_trace,
     package_versions,
+    prng_key,
     sample,
     sample_jobs,
     save_trace,
@@ -65,6 +68,11 @@ from slt.samplers import (
     watanabe_beta,
     window_adaptation,
 )
+
+try:  # the installed distribution's version; a source tree on PYTHONPATH without an install has none
+    __version__ = _metadata.version("slt-workbench")
+except _metadata.PackageNotFoundError:
+    __version__ = "0+unknown"
 
 __all__ = [
     "NestedEstimate",
@@ -110,6 +118,7 @@ __all__ = [
     "numpyro_nuts_reference",
     "nuts",
     "package_versions",
+    "prng_key",
     "register_sampler",
     "rmsprop_sgld",
     "sample",

@@ -23,8 +23,14 @@ def figure_arguments(description: str) -> argparse.Namespace:
     return args
 
 
+# No creation date and no software version in the files: regenerating an unchanged figure gives
+# the same bytes, so it does not dirty the tree.
+_DETERMINISTIC_METADATA = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Creator": None, "Producer": None}}
+
+
 def save_figure(figure, out: Path, name: str) -> None:
-    """Write `name.png` and `name.pdf` into `out` and close the figure."""
+    """Write `name.png` and `name.pdf` into `out` and close the figure. The files hold no date and
+    no software version, so the same figure gives the same bytes."""
     for suffix in ("png", "pdf"):
-        figure.savefig(Path(out) / f"{name}.{suffix}")
+        figure.savefig(Path(out) / f"{name}.{suffix}", metadata=_DETERMINISTIC_METADATA[suffix])
     plt.close(figure)

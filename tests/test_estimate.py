@@ -564,7 +564,7 @@ def test_estimate_many_refuses_bad_keys_and_settings(many_keys):
     with pytest.raises(ValueError, match="sequence of PRNG keys"):
         estimate_many(model, keys=jax.random.key(0))
     with pytest.raises(ValueError, match=r"keys\[1\] must be a PRNG key"):
-        estimate_many(model, keys=[many_keys[0], 3])
+        estimate_many(model, keys=[many_keys[0], "3"])  # an int is a seed (the seed rule), a string is nothing
     with pytest.raises(ValueError, match="num_chains must be an integer"):
         estimate_many(model, keys=many_keys, num_chains=0)
     with pytest.raises(TypeError, match="num_chain"):

@@ -39,6 +39,9 @@ def test_estimate_your_own_model(small_notebook):
     assert float(namespace["true_rlct"]) == 1.5 and namespace["registry_model"].true_rlct == namespace["true_rlct"]
     assert namespace["user_model"].dimension == 8
     assert namespace["tree"]["posterior"]["loss"].shape == (namespace["num_chains"], namespace["num_draws"])
+    # the notebook draws what a reader expects: the chains' integrand and the two estimates beside λ
+    for name in ("trace_figure", "comparison_figure"):
+        assert isinstance(namespace[name], matplotlib.figure.Figure) and namespace[name].axes, name
 
 
 def test_why_singular_models_generalise(small_notebook):

@@ -10,7 +10,7 @@ import xarray
 
 import toy_models
 from slt.run import from_datatree, load_trace, package_versions, sample, save_trace, to_datatree
-from slt.samplers import TemperedPosterior, make_sampler
+from slt.samplers import SamplingAlgorithm, TemperedPosterior, make_sampler
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +88,12 @@ def test_bare_array_positions_and_a_bare_kernel_round_trip(tmp_path):
     data = model.sample_data(jax.random.key(1), 50)
     posterior = TemperedPosterior.from_model(model, data)
     kernel = sgld(posterior, step_size=1e-4, batch_size=None, mala_diagnostic=False)
-    trace = sample(kernel, model.w_star, jax.random.key(0), num_chains=2, num_steps=5, record_positions=True)
+    # `sgld` carries its own metadata (issue 22: a trace of slt.sgld run directly says what made it) ...
+    described = sample(kernel, model.w_star, jax.random.key(0), num_chains=2, num_steps=5)
+    assert (described.sampler, described.nbeta, described.num_data) == ("sgld", float(posterior.nbeta), 50)
+    # ... a bare (init, step) pair has none
+    bare = SamplingAlgorithm(kernel.init, kernel.step, kernel.unrecorded_step)
+    trace = sample(bare, model.w_star, jax.random.key(0), num_chains=2, num_steps=5, record_positions=True)
     assert trace.sampler is None and trace.hyperparameters == {} and trace.nbeta is None
     save_trace(trace, tmp_path / "bare.nc")
     loaded = load_trace(tmp_path / "bare.nc")

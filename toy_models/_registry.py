@@ -77,6 +77,7 @@ def parse_assignments(name: str, assignments: Iterable[str]) -> dict[str, object
 
     Integers stay integers; list parameters (`powers`, `prior_powers`, `widths`) take
     comma-separated integers, optionally in brackets: `powers=1,2`, `widths=[4,3,3,4]`.
+    A key given twice is refused (ModelParameterError, a ValueError), as is an unknown one.
     """
     accepted = parameters(name)
     parsed: dict[str, object] = {}
@@ -87,6 +88,8 @@ def parse_assignments(name: str, assignments: Iterable[str]) -> dict[str, object
             raise ModelParameterError(f"{name}: expected KEY=VALUE, got {assignment!r}")
         if key not in accepted:
             raise ModelParameterError(f"{name}: unknown parameter {key!r}; accepted: {', '.join(accepted)}")
+        if key in parsed:  # the last value silently winning hides a typo in a long command line
+            raise ModelParameterError(f"{name}: parameter {key!r} is given twice; give each parameter once")
         try:
             if key in _TUPLE_PARAMETERS:
                 parsed[key] = tuple(int(part) for part in raw.strip("[]()").split(",") if part.strip())

@@ -14,8 +14,10 @@ key) and ``jobs`` (a non-empty array of tables). A job has
 
 - ``model`` = a registry family (`toy_models.names()`) with ``params`` = its parameters
   (`{ d = 1 }`, `{ powers = [1, 2] }`), or ``user_model`` = ``"package.module:function"``, a
-  function called as ``function(**params)`` that returns a `toy_models.ToyModel` (a
-  `toy_models.UserModel` is passed on to `slt.estimate` as well);
+  function called as ``function(**params)`` that returns a `toy_models.ToyModel` or a user model
+  (`toy_models.from_loss`: an Equinox or Flax network, any JAX loss), passed on to `slt.estimate`
+  (methods llc and rlct; no ``true_rlct``). A user model's n is its data size: leave ``n`` out
+  (its config holds ``n = null`` and the nβ defaults follow the model's n at run time);
 - ``method`` = ``"llc"`` (default), ``"wbic"``, ``"rlct"``, ... : a method `slt.estimate` implements;
 - ``sampler`` = a table of `slt.estimate.EstimateSettings` fields (`SAMPLER_FIELDS`): ``n``,
   ``num_chains``, ``num_draws``, ``thinning``, ``nbeta``, ``nbetas``, ``localization``,
@@ -23,7 +25,8 @@ key) and ``jobs`` (a non-empty array of tables). A job has
   ``target_acceptance``, ``bias_tolerance``, ``pilot_steps``, ``exact``; omitted ones take
   their defaults. With the method they are checked as one `EstimateSettings` (the check
   `slt.estimate` runs), so a spec `slt.estimate` would refuse is refused here, before any job;
-- ``seeds`` = a non-empty list of distinct integers >= 0 (required: there is no default seed);
+- ``seeds`` = a non-empty list of distinct seeds, each an integer in [0, 2³² − 1] (required: there
+  is no default seed; the one seed rule, `slt.prng_key`: larger or negative seeds would alias);
 - ``device`` = ``"any"`` (default: JAX's default backend), ``"cpu"`` or ``"gpu"``;
 - ``grid`` = lists of values for ``method``, ``params.<name>`` and ``sampler.<name>``, written
   with TOML dotted keys (``grid.sampler.nbeta = [100, 1000]``).
@@ -45,11 +48,15 @@ so the same job written two ways has one id, and changing any setting (or a defa
 
 Outputs
 -------
-``OUT/jobs/<id>.json`` per job: `EstimateResult.to_json()` (for a job that `slt.estimate`
-refused or that diverged: ``status = "failed"`` and the ``error``), plus ``id``,
-``config_hash`` (the full sha256), ``config``, ``seed``, ``git_revision`` (``git rev-parse
-HEAD`` of the source tree, or null), ``versions`` (`slt.package_versions()`), ``backend``,
-``num_devices`` and ``job_seconds``. ``OUT/results.csv``: one row per job of the spec, rebuilt
+``OUT/jobs/<id>.json`` per job, written as soon as the job ends: `EstimateResult.to_json()` (for
+a job that failed, e.g. a user model that cannot be built or whose loss is not finite, settings
+`slt.estimate` refused, a repeated divergence: ``status = "failed"`` and the ``error``; the other
+jobs run, the table is written, `run_batch(retry_failed=True)` / ``--retry-failed`` reruns the
+failed ones), plus ``id``, ``config_hash`` (the full sha256), ``config``, ``seed``,
+``workbench_version``, ``git_revision`` (``git rev-parse HEAD`` of the workbench's own source
+tree, or null when the package is not a checkout), ``versions`` (`slt.package_versions()`),
+``backend``, ``num_devices`` and ``job_seconds`` (the job's own wall time; a packed job's is its
+pack's average). ``OUT/results.csv``: one row per job of the spec, rebuilt
 from the job files after every run. ``OUT/spec.toml``: a copy of the spec. Every file is
 written atomically: a temporary ``.<name>.<random>.tmp`` in the same folder, flushed and
 fsync-ed, then `os.replace`; readers take only ``*.json`` names, so a half-written file is never
@@ -58,7 +65,8 @@ job <id>'s SGLD runs (one for llc and wbic, one per temperature for rlct and ti;
 info and diagnostics, no positions), netCDF written atomically by `slt.save_trace` with the job's
 config, hash, seed, git revision and package versions, and listed in the job file's
 ``trace_files``. They are written before the job file, so a job file means its traces are
-complete. ``save_traces=False`` (``slt batch --no-traces``) skips them.
+complete. ``save_traces=False`` (``slt batch --no-traces``) skips them. Resuming into a folder
+whose ``spec.toml`` holds other jobs is refused unless ``force_spec`` (``--force-spec``).
 
 Determinism
 -----------

@@ -7,23 +7,50 @@ from typing import Any
 import jax
 
 import toy_models
-from slt.batch._spec import SpecError, _import_user_model, _jsonable, config_hash, settings_from_config
+from slt.batch._spec import SpecError, _import_user_model, _jsonable, canonical_json, config_hash, settings_from_config
 from slt.estimate import estimate_jobs, packing_pays
-from slt.run import package_versions
+from slt.run import package_versions, prng_key
 
 RESULT_FORMAT = 1
+# A user model's factory is called once per (import path, parameters) and process, so the jobs of
+# one model share its loss function, and with it every compiled executable, as registry models do.
+_USER_MODELS: dict[str, Any] = {}
 
 
 def build_model(config: Mapping[str, Any]):
+    """The job's model: `toy_models.get(model, **params)`, or the user's factory called with the
+    params. Anything the factory raises becomes a ValueError naming it (the job fails, not the batch)."""
     params = {name: tuple(value) if isinstance(value, list) else value for name, value in config["params"].items()}
     if config["model"] is not None:
         return toy_models.get(config["model"], **params)
+    cache_key = canonical_json({"user_model": config["user_model"], "params": config["params"]})
+    if cache_key in _USER_MODELS:
+        return _USER_MODELS[cache_key]
     factory = _import_user_model("user_model", config["user_model"])
-    model = factory(**params)
+    try:
+        model = factory(**params)
+    except Exception as error:  # the user's code: whatever it raises fails this job only
+        raise ValueError(f"user_model {config['user_model']}({_call_arguments(params)}) raised "
+                         f"{type(error).__name__}: {error}") from error
     if not isinstance(model, (toy_models.ToyModel, toy_models.UserModel)):
         raise SpecError(f"user_model: {config['user_model']} returned {type(model).__name__}, "
                         "not a toy_models.ToyModel or UserModel")
+    _USER_MODELS[cache_key] = model
     return model
+
+
+def _call_arguments(params: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name}={value!r}" for name, value in params.items())
+
+
+def workbench_version() -> str:
+    """The workbench's own version (`slt.__version__`, from the installed package's metadata)."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("slt-workbench")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
 
 
 def check_device(device: str, where: str = "device") -> None:
@@ -62,19 +89,27 @@ def run_jobs(configs: Sequence[Mapping[str, Any]], git_revision: str | None = No
     `slt.estimate_many`-style call: packed into one compiled call per stage when `pack` (default:
     `slt.estimate.packing_pays()`, i.e. on accelerators), else one after another. Their records
     carry ``packed_with`` (the pack's job ids) when packed, since a packed job's last float32
-    bits depend on its pack mates."""
+    bits depend on its pack mates. A model that cannot be built, settings it refuses, a
+    divergence or a non-finite loss fail the job with the reason in its record (``error``);
+    the others run. ``job_seconds`` is each job's own wall time, the pack's average when packed.
+    Run the jobs one `run_jobs` call each to have each record as soon as its job ends."""
     start = time.perf_counter()
     first = configs[0]
     if any(_without_seed(config) != _without_seed(first) for config in configs[1:]):
         raise ValueError("run_jobs: the configs must differ only in their seed")
     check_device(first["device"])
-    settings = settings_from_config(first, keep_traces=keep_traces)
-    model = build_model(first)
     pack = packing_pays() if pack is None else bool(pack)
+    model = None
     try:
-        outcomes = estimate_jobs(model, first["method"], keys=[jax.random.key(c["seed"]) for c in configs],
+        model = build_model(first)
+        settings = settings_from_config(first, num_data=getattr(model, "num_data", None), keep_traces=keep_traces)
+        outcomes = estimate_jobs(model, first["method"], keys=[prng_key(c["seed"]) for c in configs],
                                  pack=pack, settings=settings)
-    except (ValueError, FloatingPointError) as error:  # refused settings: every job of the pack fails alike
+    except (ValueError, FloatingPointError) as error:  # no model, or refused settings: every job fails alike
+        outcomes = [error] * len(configs)
+    except Exception as error:  # a user's loss can raise anything while traced; a registry model's error is a bug
+        if first["user_model"] is None:
+            raise
         outcomes = [error] * len(configs)
     seconds = (time.perf_counter() - start) / len(configs)
     digests = [config_hash(config) for config in configs]
@@ -84,7 +119,7 @@ def run_jobs(configs: Sequence[Mapping[str, Any]], git_revision: str | None = No
         record: dict[str, Any] = {"batch_format": RESULT_FORMAT}
         if isinstance(outcome, Exception):
             record.update(status="failed", error=f"{type(outcome).__name__}: {outcome}",
-                          model=getattr(model, "label", str(config["model"])))
+                          model=getattr(model, "label", config["model"] or config["user_model"]))
         else:
             record.update(outcome.to_json())
             record.update(status="ok", error=None)
@@ -92,7 +127,8 @@ def run_jobs(configs: Sequence[Mapping[str, Any]], git_revision: str | None = No
                 record["_traces"] = list(outcome.traces)
         record.update(
             id=digest[:16], config_hash=digest, config=_jsonable(dict(config)), seed=config["seed"],
-            git_revision=git_revision, versions=package_versions(), backend=jax.default_backend(),
+            workbench_version=workbench_version(), git_revision=git_revision, versions=package_versions(),
+            backend=jax.default_backend(),
             num_devices=jax.local_device_count(), job_seconds=seconds,
         )
         if pack and len(configs) > 1 and config["method"] == "llc":

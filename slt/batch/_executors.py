@@ -29,6 +29,7 @@ from slt.batch._files import (
 )
 from slt.batch._spec import Job, _integer, canonical_json, load_spec
 from slt.estimate import packing_pays
+from slt.run import enable_compilation_cache
 
 EXECUTORS = ("local", "ray")
 DEFAULT_RAY_CHUNK_SIZE = 4
@@ -47,16 +48,29 @@ class BatchSummary:
     table: Path
 
 
+def _pack_results(configs: Sequence[Mapping[str, Any]], revision: str | None, keep_traces: bool,
+                  pack: bool) -> Iterable[dict[str, Any]]:
+    """One pack's records: one packed call, or, where packing is off, one call per job, so each
+    record comes (and is written) as soon as its job ends, with the job's own time."""
+    if pack:
+        yield from run_jobs(configs, revision, keep_traces, True)
+        return
+    for config in configs:
+        yield from run_jobs([config], revision, keep_traces, False)
+
+
 def _local_results(packs: Sequence[Sequence[Job]], revision: str | None, keep_traces: bool,
                    packing: bool | None) -> Iterable[dict[str, Any]]:
     for jobs in packs:
-        yield from run_jobs([job.config for job in jobs], revision, keep_traces, _packing(jobs, packing))
+        yield from _pack_results([job.config for job in jobs], revision, keep_traces, _packing(jobs, packing))
 
 
 def _run_packs(packs: list[list[Mapping[str, Any]]], revision: str | None, keep_traces: bool = False,
                pack: bool = False) -> list[dict[str, Any]]:
-    """Ray task body: the same `run_jobs`, pack after pack, in one worker (its JAX caches shared)."""
-    return [record for configs in packs for record in run_jobs(configs, revision, keep_traces, pack)]
+    """Ray task body: the same runs, pack after pack, in one worker (its JAX caches shared, and the
+    persistent compilation cache on, as in the `slt` command: `SLT_COMPILATION_CACHE=off` disables it)."""
+    enable_compilation_cache()
+    return [record for configs in packs for record in _pack_results(configs, revision, keep_traces, pack)]
 
 
 def pack_jobs(jobs: Sequence[Job], chunk_size: int) -> list[list[Job]]:
@@ -90,6 +104,26 @@ def _packing(jobs: Sequence[Job], packing: bool | None = None) -> bool:
     return device == "gpu" or (device == "any" and packing_pays())
 
 
+def _check_same_spec(out_dir: Path, jobs: Sequence[Job], spec_text: str | None) -> None:
+    """Refuse to resume into a folder whose spec copy holds other jobs: resuming would overwrite the
+    copy and rebuild the table for the new jobs only. The same jobs written differently (comments,
+    order of keys) are the same spec; a copy that no longer parses is compared as text."""
+    copy = out_dir / SPEC_COPY_NAME
+    if not copy.is_file():
+        return
+    text = copy.read_text(encoding="utf-8")
+    if spec_text is not None and text == spec_text:
+        return
+    try:
+        same = [job.id for job in load_spec(copy)] == [job.id for job in jobs]
+    except (ValueError, OSError):
+        same = False
+    if not same:
+        raise ValueError(f"{copy} holds another spec than this one (other jobs); resume with the spec it holds, "
+                         "choose a new --out, or pass --force-spec to replace it (the table then lists the new "
+                         "spec's jobs; job files of the old one stay)")
+
+
 def _import_ray():
     try:
         import ray
@@ -115,6 +149,33 @@ def _ray_results(packs: Sequence[list[Job]], revision: str | None, *, address: s
     if started_here:
         with _ray_starts_processes():
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    with _shutdown_on_sigterm():
+        yield from _ray_task_results(ray, packs, revision, chunk_size, keep_traces, packing, started_here)
+
+
+@contextlib.contextmanager
+def _shutdown_on_sigterm():
+    """SIGTERM (what `kill` and job schedulers send) raises SystemExit in the driver, so the
+    `finally` below shuts the local Ray instance down instead of leaving its processes behind.
+    SIGKILL cannot be caught: after `kill -9` Ray's own processes notice the driver is gone."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _ray_task_results(ray, packs, revision, chunk_size, keep_traces, packing, started_here):
     try:
         jobs = [job for jobs in packs for job in jobs]
         if any(job.config["device"] == "gpu" for job in jobs):
@@ -154,6 +215,9 @@ def run_batch(
     progress: bool | None = None,
     spec_text: str | None = None,
     save_traces: bool = True,
+    retry_failed: bool = False,
+    force_spec: bool = False,
+    report_failure=None,
 ) -> BatchSummary:
     """Run the jobs (or the spec file `jobs` names) into `out_dir`; see the module docstring.
 
@@ -166,15 +230,20 @@ def run_batch(
     pack_size : at most this many jobs that differ only in their seed run as one packed call
         (`slt.estimate_many`) where packing pays (GPU; on CPU they run one after another).
     packing : force packing on or off (None: by each job's device and this machine's backend).
-    resume : skip jobs whose result file is complete and matches; rerun the rest.
+    resume : skip jobs whose result file is complete and matches; rerun the rest. The folder's
+        spec copy must hold the same jobs (the same ids) unless `force_spec`, which replaces it.
+    retry_failed : with `resume`, rerun the jobs recorded as failed too (e.g. after fixing a
+        user model: its id covers its import path and parameters, not its code).
+    report_failure : called with (job, record) for each job that fails now (the CLI prints a line).
     progress : a tqdm bar over jobs; None: only when stderr is a terminal.
     spec_text : the spec's text, copied to OUT/spec.toml (read from the path when `jobs` is one).
     save_traces : write each job's SGLD traces to OUT/traces/<id>.<k>.nc (default True).
 
     Raises
     ------
-    ValueError : an unknown executor, results already present without `resume`, a job asking for a
-        GPU where there is none (before any job runs), Ray missing.
+    ValueError : an unknown executor, results already present without `resume`, a resume with
+        another spec without `force_spec`, an output folder that cannot be created or written, a
+        job asking for a GPU where there is none (before any job runs), Ray missing.
     """
     if isinstance(jobs, (str, os.PathLike)):
         spec_text = Path(jobs).read_text(encoding="utf-8") if spec_text is None else spec_text
@@ -191,12 +260,22 @@ def run_batch(
     if not resume and (existing or (out_dir / TABLE_NAME).exists()):
         raise ValueError(f"--out {out_dir} already holds results ({len(existing)} job files); pass --resume to "
                          "skip the finished jobs and run the rest, or choose a new folder")
+    if retry_failed and not resume:
+        raise ValueError("--retry-failed reruns the failed jobs of an earlier run: use it with --resume")
     if executor == "local":
         for job in jobs:  # fail fast: before anything runs
             check_device(job.config["device"], f"{job.source}: device")
-    (out_dir / JOBS_FOLDER).mkdir(parents=True, exist_ok=True)
-    if save_traces:
-        (out_dir / TRACES_FOLDER).mkdir(exist_ok=True)
+    if resume and not force_spec:
+        _check_same_spec(out_dir, jobs, spec_text)
+    try:
+        (out_dir / JOBS_FOLDER).mkdir(parents=True, exist_ok=True)
+        if save_traces:
+            (out_dir / TRACES_FOLDER).mkdir(exist_ok=True)
+    except OSError as error:
+        raise ValueError(f"--out {out_dir}: cannot create the output folder ({error.strerror or error})") from None
+    if not os.access(out_dir / JOBS_FOLDER, os.W_OK):
+        raise ValueError(f"--out {out_dir}: the folder is not writable")
+    by_id = {job.id: job for job in jobs}
     with lock(out_dir):
         remove_stale_temporaries(out_dir / JOBS_FOLDER)
         if (out_dir / TRACES_FOLDER).is_dir():
@@ -208,7 +287,7 @@ def run_batch(
         if resume:
             for job in jobs:
                 record = read_result(out_dir / JOBS_FOLDER / f"{job.id}.json", job)
-                if record is not None:
+                if record is not None and not (retry_failed and record["status"] == "failed"):
                     done[job.id] = record
         # Packs are cut from the whole job list, not from the unfinished jobs, so a resumed run
         # packs every job with the same mates as an uninterrupted one; a packed job's numbers
@@ -234,7 +313,10 @@ def run_batch(
                 write_traces(out_dir, record)
                 atomic_write_text(out_dir / JOBS_FOLDER / f"{record['id']}.json",
                                   json.dumps(record, indent=1, allow_nan=False) + "\n")
-                failed += record["status"] == "failed"
+                if record["status"] == "failed":
+                    failed += 1
+                    if report_failure is not None:
+                        report_failure(by_id[record["id"]], record)
                 bar.update(1)
         table = write_table(out_dir, jobs)
     return BatchSummary(num_jobs=len(jobs), ran=len(todo), skipped=len(done), failed=failed, table=table)

@@ -163,15 +163,23 @@ def write_table(out_dir: str | os.PathLike, jobs: Sequence[Job]) -> Path:
 
 
 def git_revision(folder: str | os.PathLike | None = None) -> str | None:
-    """`git rev-parse HEAD` of the source tree holding this package, or None (no git, not a checkout)."""
-    folder = Path(__file__).resolve().parent if folder is None else Path(folder)
+    """`git rev-parse HEAD` of the workbench's own source tree, or None: the repository must have
+    its top level at the folder holding the `slt` package (a checkout, or an editable install of
+    one). A package installed into site-packages inside some other repository (a user's project
+    with its venv) gets None, not that repository's commit."""
+    package = Path(__file__).resolve().parents[2] if folder is None else Path(folder).resolve()
     try:
-        completed = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True,
-                                   timeout=10, check=False)
+        completed = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=package, capture_output=True,
+                                   text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return None
-    revision = completed.stdout.strip()
-    return revision if completed.returncode == 0 and re.fullmatch(r"[0-9a-f]{40,64}", revision) else None
+    lines = completed.stdout.split()
+    if completed.returncode != 0 or len(lines) != 2 or not (Path(lines[0]).resolve() / "slt").is_dir():
+        return None
+    if folder is None and Path(lines[0]).resolve() != package:
+        return None
+    revision = lines[1]
+    return revision if re.fullmatch(r"[0-9a-f]{40,64}", revision) else None
 
 
 @contextlib.contextmanager

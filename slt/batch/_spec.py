@@ -16,6 +16,7 @@ import numpy as np
 
 import toy_models
 from slt.estimate import METHODS, EstimateSettings, SettingsError, default_nbeta, default_rlct_nbetas
+from slt.run import SEED_RULE, check_seed
 
 DEVICES = ("any", "cpu", "gpu")
 _TOP_LEVEL_KEYS = ("description", "defaults", "jobs")
@@ -103,11 +104,15 @@ def _check_field(where: str, field: str, value) -> None:
         raise SpecError(f"{where}: {error.problem}") from None
 
 
-def settings_from_config(config: Mapping[str, Any], **extra) -> EstimateSettings:
-    """The `EstimateSettings` of a resolved job config (what `run_jobs` runs), with `extra` fields."""
+def settings_from_config(config: Mapping[str, Any], num_data: int | None = None, **extra) -> EstimateSettings:
+    """The `EstimateSettings` of a resolved job config (what `run_jobs` runs), with `extra` fields.
+    A user_model job leaves n out (None): `num_data`, its model's data size, fills it in (the
+    default n where the factory returns a ToyModel, whose data are drawn)."""
     sampler = dict(config["sampler"])
     if sampler["batch_size"] == "full":
         sampler["batch_size"] = None
+    if sampler["n"] is None:  # a user_model job: its model's data size, or the default for a ToyModel
+        sampler["n"] = EstimateSettings.n if num_data is None else num_data
     return EstimateSettings(method=config["method"], **sampler, **extra)
 
 
@@ -124,9 +129,15 @@ def _device(where: str, value) -> str:
 
 
 def _seeds(where: str, value) -> list[int]:
+    """A non-empty list of distinct seeds, each under the one seed rule (`slt.run.check_seed`)."""
     if not isinstance(value, list) or not value:
-        raise SpecError(f"{where}: must be a non-empty list of integers >= 0, got {_describe(value)}")
-    seeds = [_integer(f"{where}[{i}]", seed, 0) for i, seed in enumerate(value)]
+        raise SpecError(f"{where}: must be a non-empty list of seeds, each {SEED_RULE}, got {_describe(value)}")
+    seeds = []
+    for i, seed in enumerate(value):
+        try:
+            seeds.append(check_seed(seed, f"{where}[{i}]"))
+        except ValueError as error:
+            raise SpecError(str(error)) from None
     if len(set(seeds)) != len(seeds):
         raise SpecError(f"{where}: seeds must be distinct, got {value!r}")
     return seeds
@@ -218,12 +229,19 @@ def _grid_axes(where: str, grid) -> list[tuple[str, list, str]]:
     return axes
 
 
-def _resolve_sampler(where: str, sampler: Mapping[str, Any], method: str) -> dict:
+def _resolve_sampler(where: str, sampler: Mapping[str, Any], method: str, user_model: bool = False) -> dict:
     """The spec's sampler table checked as `EstimateSettings` and written out in full: every field
     of `SAMPLER_FIELDS` explicit, llc's nβ and rlct's temperatures resolved, ``batch_size = "full"``
-    when it is None or >= n."""
+    when it is None or >= n. A user model's n is its data size, known only when it is built: there
+    n, nβ and the temperatures stay as given (None: resolved at run time from the model's n), and
+    batch_size as given."""
     settings = _settings(where, method, sampler)
     resolved = {field: getattr(settings, field) for field in SAMPLER_FIELDS}
+    if user_model:
+        resolved["n"] = sampler.get("n")
+        resolved["batch_size"] = "full" if settings.batch_size is None else settings.batch_size
+        resolved["nbetas"] = None if settings.nbetas is None else [float(t) for t in settings.nbetas]
+        return resolved
     resolved["batch_size"] = "full" if settings.minibatch_size is None else settings.batch_size
     if method == "llc" and settings.nbeta is None:
         resolved["nbeta"] = default_nbeta(settings.n)
@@ -311,7 +329,7 @@ def parse_spec(spec: Mapping[str, Any], source: str = "spec") -> tuple[Job, ...]
             point_method = _method(f"{located}.method" if label else method_where, point_method)
             resolved_params = _resolve_params(f"{located}.params" if label else params_where, family, point_params)
             resolved_sampler = _resolve_sampler(f"{located}.sampler" if label else sampler_where, point_sampler,
-                                                point_method)
+                                                point_method, user_model=user_model is not None)
             for seed in seeds:
                 config = _jsonable({
                     "model": family,

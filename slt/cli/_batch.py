@@ -1,6 +1,8 @@
 """`slt batch SPEC --out DIR [--executor local|ray] [--resume] [--ray-address ADDR] [--dry-run]`:
 a sweep of `slt.estimate` jobs from a TOML spec (`slt.batch._batch`)."""
 
+import sys
+
 from slt.batch import DEFAULT_PACK_SIZE, DEFAULT_RAY_CHUNK_SIZE, EXECUTORS, TABLE_NAME, load_spec, run_batch
 
 
@@ -33,8 +35,25 @@ def register(subparsers) -> None:
                         help="force the progress bar on (default: only when stderr is a terminal)")
     parser.add_argument("--no-traces", action="store_true",
                         help="do not write each job's SGLD traces to OUT/traces/<id>.<k>.nc")
+    parser.add_argument("--retry-failed", action="store_true",
+                        help="with --resume: rerun the jobs recorded as failed too (e.g. after fixing a user model)")
+    parser.add_argument("--force-spec", action="store_true",
+                        help="with --resume: accept a spec other than the one OUT/spec.toml holds, and replace it")
     parser.add_argument("--dry-run", action="store_true", help="validate the spec and list the jobs; run nothing")
     parser.set_defaults(run=run)
+
+
+def _report_failure(job, record) -> None:
+    """One line per failed job on stderr: where it is in the spec, its model, the reason."""
+    config = job.config
+    model = config["model"] or config["user_model"]
+    reason = " ".join(str(record.get("error")).split())
+    print(f"slt batch: {job.source} [{job.id}] {model}({_arguments(config['params'])}) failed: {reason}",
+          file=sys.stderr, flush=True)
+
+
+def _arguments(params) -> str:
+    return ", ".join(f"{name}={value}" for name, value in params.items())
 
 
 def run(args) -> int:
@@ -51,8 +70,9 @@ def run(args) -> int:
     with open(args.spec, encoding="utf-8") as handle:
         spec_text = handle.read()
     summary = run_batch(jobs, args.out, executor=args.executor, resume=args.resume, ray_address=args.ray_address,
-                        ray_chunk_size=args.ray_chunk_size, pack_size=args.pack_size, progress=args.progress, spec_text=spec_text,
-                        save_traces=not args.no_traces)
+                        ray_chunk_size=args.ray_chunk_size, pack_size=args.pack_size, progress=args.progress,
+                        spec_text=spec_text, save_traces=not args.no_traces, retry_failed=args.retry_failed,
+                        force_spec=args.force_spec, report_failure=_report_failure)
     print(f"{summary.num_jobs} jobs: {summary.ran} run, {summary.skipped} already done, {summary.failed} failed; "
           f"table: {summary.table}")
     return 1 if summary.failed else 0

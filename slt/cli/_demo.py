@@ -12,6 +12,7 @@ import numpy as np
 
 import estimators
 import toy_models
+from slt.run import SEED_RULE, prng_key
 from slt.run._driver import sample
 from slt.samplers._posterior import TemperedPosterior
 from slt.samplers._sgld import sgld
@@ -19,7 +20,7 @@ from slt.samplers._sgld import sgld
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("demo", help="estimate λ on a toy model and compare with the known truth")
-    parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help=f"PRNG seed, {SEED_RULE} (default 0)")
     parser.add_argument("--n", type=int, default=100_000, help="number of data points (default 100000)")
     parser.add_argument("--chains", type=int, default=8, help="SGLD chains per temperature (default 8)")
     parser.add_argument("--steps", type=int, default=60_000, help="SGLD steps per chain (default 60000)")
@@ -41,7 +42,7 @@ def run(args) -> int:
     model = toy_models.get("normal_crossing", powers=(1, 1))
     print(f"Model {model.label}: y = w₁w₂x + N(0, 1), prior N(0, 1)², d = {model.dimension}")
     print(f"Known truth: λ = {model.true_rlct}, m = {model.multiplicity}  ({model.reference})\n")
-    key_data, key_chains = jax.random.split(jax.random.key(args.seed))
+    key_data, key_chains = jax.random.split(prng_key(args.seed, "--seed"))
     data = model.sample_data(key_data, args.n)
     print(f"n = {args.n}, SGLD batch {BATCH_SIZE}, {args.chains} chains × {args.steps} steps per temperature")
     print(f"{'nβ':>8}  {'SGLD LLC ± MCSE':>17}  {'exact λ(nβ)':>11}  {'MALA acc.':>9}  {'seconds':>7}")

@@ -9,11 +9,10 @@
 
 import json
 
-import jax
-
 from slt import dynamics
 from slt.dynamics import _experiments
 from slt.dynamics._measures import barrier_height
+from slt.run import SEED_RULE, prng_key
 
 
 def _floats(text: str, name: str) -> tuple[float, ...]:
@@ -39,7 +38,7 @@ def _add_run_options(parser, *, particles: int, steps: int, n: int) -> None:
     parser.add_argument("--particles", type=int, default=particles, help=f"particles per run (default {particles})")
     parser.add_argument("--steps", type=int, default=steps, help=f"steps per particle (default {steps})")
     parser.add_argument("--n", type=int, default=n, help=f"data set size for SGD's minibatches (default {n})")
-    parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help=f"PRNG seed, {SEED_RULE} (default 0)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
 
@@ -100,7 +99,7 @@ def run_compare(args) -> int:
         raise ValueError(f"--n ({args.n}) must be >= --batch-size ({args.batch_size})")
     records = 100 if args.steps % 100 == 0 else 1
     result = _experiments.compare_dynamics(
-        dynamics.normal_crossing((1, 1)), jax.random.key(args.seed), effective_learning_rate=args.learning_rate,
+        dynamics.normal_crossing((1, 1)), prng_key(args.seed, "--seed"), effective_learning_rate=args.learning_rate,
         batch_size=args.batch_size, momentum=args.momentum, num_particles=args.particles, num_steps=args.steps,
         num_data=args.n, num_records=records, epsilon=args.epsilon,
     )
@@ -152,7 +151,7 @@ def run_basins(args) -> int:
     for name in ("batch_size", "particles", "steps", "n"):
         _positive(getattr(args, name), f"--{name.replace('_', '-')}", integer=True)
     points = _experiments.basin_sweep(
-        dynamics.two_basin(), jax.random.key(args.seed), learning_rates=learning_rates, momenta=momenta,
+        dynamics.two_basin(), prng_key(args.seed, "--seed"), learning_rates=learning_rates, momenta=momenta,
         batch_size=args.batch_size, num_particles=args.particles, num_steps=args.steps, num_data=args.n,
     )
     if args.json:
@@ -175,7 +174,7 @@ def run_escape(args) -> int:
     if args.steps % 100:
         raise ValueError(f"--steps must be a multiple of 100, got {args.steps}")
     points = _experiments.escape_experiment(
-        dynamics.local_minimum(), jax.random.key(args.seed), learning_rates=learning_rates,
+        dynamics.local_minimum(), prng_key(args.seed, "--seed"), learning_rates=learning_rates,
         batch_size=args.batch_size, momentum=args.momentum, num_particles=args.particles, num_steps=args.steps,
         num_data=args.n, num_records=100,
     )

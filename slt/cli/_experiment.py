@@ -8,10 +8,10 @@
 import json
 import math
 
-import jax
 import numpy as np
 
 from slt import experiments
+from slt.run import SEED_RULE, prng_key
 
 
 def register(subparsers) -> None:
@@ -21,7 +21,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("name", choices=sorted(experiments.EXPERIMENTS), help="which experiment")
     parser.add_argument("--small", action="store_true", help="tiny settings (seconds; for tests)")
-    parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help=f"PRNG seed, {SEED_RULE} (default 0)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(run=run_experiment)
 
@@ -49,7 +49,7 @@ def _pm(estimate, digits=3) -> str:
 
 def run_experiment(args) -> int:
     settings = experiments.SMALL_SETTINGS[args.name] if args.small else {}
-    result = experiments.EXPERIMENTS[args.name](jax.random.key(args.seed), **settings)
+    result = experiments.EXPERIMENTS[args.name](prng_key(args.seed, "--seed"), **settings)
     if args.json:
         print(json.dumps(_clean(result), indent=2, ensure_ascii=False))
         return 0

@@ -1,35 +1,58 @@
 """`slt` command line. Each subcommand lives in its own module with `register(subparsers)`."""
 
 import argparse
+import importlib.metadata
 import os
 import sys
 
 from slt.cli import _batch, _demo, _dynamics, _estimate, _experiment, _models
+from slt.cli._progress import activity
 from slt.run._compilation_cache import enable_compilation_cache
 from slt.trajectory import _command as _trajectory
 
+_LONG_COMMANDS = ("dynamics", "experiment")  # `slt estimate` shows its own while it samples
 _COMMANDS = (_models, _demo, _dynamics, _estimate, _batch, _experiment, _trajectory)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="slt", description="Singular learning theory workbench.")
+    parser.add_argument("--version", action="version", version=f"slt {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in _COMMANDS:
         command.register(subparsers)
     return parser
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("slt-workbench")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run `slt`; bad input prints `slt COMMAND: error: ...` and exits 2 (SLT_DEBUG=1 re-raises)."""
+    """Run `slt`; a user error (bad input: ValueError; a file or folder that cannot be read or
+    written: OSError) prints one line `slt COMMAND: error: ...` and exits 2 (SLT_DEBUG=1 re-raises)."""
     args = build_parser().parse_args(argv)
     enable_compilation_cache()
     try:
+        if args.command in _LONG_COMMANDS:  # minutes of simulation: show on a terminal that it is alive
+            detail = getattr(args, "dynamics_command", None) or getattr(args, "name", "")
+            with activity(f"slt {args.command} {detail}".strip()):
+                return args.run(args) or 0
         return args.run(args) or 0
-    except ValueError as error:
+    except (ValueError, OSError) as error:
         if os.environ.get("SLT_DEBUG"):
             raise
-        print(f"slt {args.command}: error: {error}", file=sys.stderr)
+        print(f"slt {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
+
+
+def _one_line(error: Exception) -> str:
+    if isinstance(error, OSError) and not isinstance(error, ValueError) and error.strerror:
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror}"
+    return " ".join(str(error).split("\n"))
 
 
 if __name__ == "__main__":

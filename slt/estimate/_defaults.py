@@ -14,15 +14,22 @@ DEFAULT_RLCT_MAX_NBETA = 3000.0
 DEFAULT_POPULATION_RLCT_NBETAS = (100.0, 30_000.0)
 
 
-def resolve_model(model, params: Mapping[str, Any] | None = None) -> toy_models.ToyModel:
-    """A `ToyModel`, or a family name plus `params` for `toy_models.get` (errors are ValueErrors)."""
+def resolve_model(model, params: Mapping[str, Any] | None = None) -> "toy_models.ToyModel | toy_models.UserModel":
+    """A `ToyModel`, a user's model (`toy_models.from_loss`), or a family name plus `params` for
+    `toy_models.get` (errors are ValueErrors)."""
     if isinstance(model, str):
         return toy_models.get(model, **dict(params or {}))
     if params:
-        raise ValueError("params is only for a family name; pass the ToyModel alone")
-    if not isinstance(model, toy_models.ToyModel):
-        raise ValueError(f"model must be a toy_models.ToyModel or a family name, got {type(model).__name__}")
+        raise ValueError("params is only for a family name; pass the model alone")
+    if not isinstance(model, (toy_models.ToyModel, toy_models.UserModel)):
+        raise ValueError("model must be a toy_models.ToyModel, a user model from toy_models.from_loss, or a family "
+                         f"name, got {type(model).__name__}")
     return model
+
+
+def is_user_model(model) -> bool:
+    """A user's model (`toy_models.from_loss`): its own fixed data set, no known λ, no K(w)."""
+    return isinstance(model, toy_models.UserModel)
 
 
 def default_nbeta(n: int) -> float:

@@ -39,12 +39,13 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 import toy_models
-from slt.estimate._defaults import packing_pays, resolve_model
+from slt.estimate._defaults import is_user_model, packing_pays, resolve_model
 from slt.estimate._result import INTERVAL_NOTE, EstimateResult
 from slt.estimate._run_diagnostics import exact_at as exact_value_at
 from slt.estimate._runs import DEFAULT_HOOKS, EstimateHooks
 from slt.estimate._settings import EstimateSettings
 from slt.estimate.methods import MethodContext, get_method
+from slt.run import prng_key
 
 
 def estimate(model: toy_models.ToyModel | str, method: str | None = None, *, key: PRNGKeyArray,
@@ -54,9 +55,15 @@ def estimate(model: toy_models.ToyModel | str, method: str | None = None, *, key
 
     Parameters
     ----------
-    model : a `toy_models.ToyModel`, or a family name with `params` (e.g. "rrr", {"M": 5, ...}).
+    model : a `toy_models.ToyModel`, a family name with `params` (e.g. "rrr", {"M": 5, ...}), or a
+        user's model from `toy_models.from_loss` (an Equinox or Flax network, any JAX loss). A user
+        model brings its own data set, so n is its data size (`n` may only repeat it); it has no
+        known λ (`true_rlct` None), no exact λ(nβ), and takes the methods that need only the
+        loss: llc and rlct (wbic and ti draw chains from the prior, waic needs per-datum
+        likelihoods; population sampling needs fresh data).
     method : "llc", "wbic", "rlct", "ti", "waic" or "nested" (default: `settings.method`, else "llc").
-    key : PRNG key (data, chain starts, pilot and main run are split from it; no default seed).
+    key : PRNG key (data, chain starts, pilot and main run are split from it; no default seed), or
+        an integer seed in [0, 2³² − 1] (`slt.prng_key`; others would alias, and are refused).
     settings : an `EstimateSettings` (default: its defaults); `overrides` are its fields by name
         (`estimate(model, key=k, n=10_000, num_chains=8)`), checked together with it.
     hooks : replaceable pieces for planted-bug tests (`EstimateHooks`).
@@ -67,8 +74,7 @@ def estimate(model: toy_models.ToyModel | str, method: str | None = None, *, key
         sampling; TypeError for an unknown setting name. A run that diverges repeatedly: ValueError.
     """
     start_time = time.perf_counter()
-    if not isinstance(key, jax.Array):
-        raise ValueError("key must be a PRNG key, e.g. jax.random.key(0)")
+    key = _as_key(key, "key")
     model, checked = _checked(model, method, params, settings, overrides)
     outcomes = _run(model, checked, [key], hooks=hooks, pack=None, start_time=start_time)
     return _finished_or_raise(outcomes)[0]
@@ -105,21 +111,46 @@ def estimate_jobs(model, method: str | None = None, *, keys, params=None, pack: 
     keys = list(keys)
     if not keys:
         raise ValueError("keys is empty: pass at least one PRNG key")
-    for index, key in enumerate(keys):
-        if not isinstance(key, jax.Array):
-            raise ValueError(f"keys[{index}] must be a PRNG key, e.g. jax.random.key(0)")
+    keys = [_as_key(key, f"keys[{index}]") for index, key in enumerate(keys)]
     model, checked = _checked(model, method, params, settings, overrides)
     return _run(model, checked, keys, hooks=hooks, pack=pack, start_time=start_time)
 
 
+def _as_key(key, where: str):
+    """A PRNG key as given, or an integer seed through the one seed rule (`slt.prng_key`)."""
+    if isinstance(key, jax.Array):
+        return key
+    if isinstance(key, (int, np.integer)) or isinstance(key, (bool, float, np.floating)):
+        return prng_key(key, f"{where} (a seed)")
+    raise ValueError(f"{where} must be a PRNG key, e.g. jax.random.key(0), or an integer seed, got "
+                     f"{type(key).__name__}")
+
+
 def _checked(model, method, params, settings, overrides) -> tuple[toy_models.ToyModel, EstimateSettings]:
     """The model and the settings (the method and `overrides` folded in, checked once), plus the
-    check that needs the model: population sampling needs `sample_expected_data`."""
+    checks that need the model: population sampling needs `sample_expected_data`; a user model
+    fixes n to its data size and takes only the methods that need nothing but its loss."""
+    model = resolve_model(model, params)
+    if is_user_model(model):
+        given_n = overrides.get("n", settings.n if settings is not None and settings.n != EstimateSettings.n else None)
+        if given_n is not None and given_n != model.num_data:
+            raise ValueError(f"n = {given_n!r}, but the user model {model.label!r} has {model.num_data} data points "
+                             "(its own data set); leave n out")
+        overrides = {**overrides, "n": model.num_data}
     if settings is None:
         settings = EstimateSettings(method=method or "llc", **overrides)
     elif (method is not None and method != settings.method) or overrides:
         settings = settings.replace(method=method or settings.method, **overrides)
-    model = resolve_model(model, params)
+    if is_user_model(model):
+        reason = get_method(settings.method).user_model_refusal
+        if reason:
+            raise ValueError(f"method {settings.method!r} does not take a user model: {reason}")
+        if settings.population:
+            raise ValueError("population sampling needs fresh data with the label noise integrated out, which a user "
+                             "model (one fixed data set) cannot draw")
+        if not bool(jnp.isfinite(model.loss(model.w_star, model.data))):
+            raise ValueError(f"the user model {model.label!r} has a loss at w* that is not finite on its data set "
+                             f"({float(model.loss(model.w_star, model.data))}); check the loss and the data")
     if settings.population and model.sample_expected_data is None:
         raise ValueError(f"population sampling needs a model that draws fresh data with the label noise "
                          f"integrated out (sample_expected_data); {model.label} has none")
@@ -141,6 +172,8 @@ def _run(model, settings: EstimateSettings, keys, *, hooks, pack, start_time) ->
     population = settings.population
 
     def data_for(key_data):  # on the population: a reference batch that fixes the shapes
+        if is_user_model(model):  # its own data set, the same for every key
+            return model.data
         if population:
             return model.sample_expected_data(key_data, settings.minibatch_size)
         return model.sample_data(key_data, settings.n)
@@ -163,8 +196,8 @@ def _run(model, settings: EstimateSettings, keys, *, hooks, pack, start_time) ->
 def sampled_model(model, settings: EstimateSettings):
     """The model the samplers run on: `model.in_sampling_coordinates()` (a |w|^h prior with
     h <= 1 has an unbounded score in w), except under localisation, which is a term in w, or
-    with `settings.sampling_coordinates` False."""
-    if settings.localization or not settings.sampling_coordinates:
+    with `settings.sampling_coordinates` False, or for a user model (sampled as given)."""
+    if settings.localization or not settings.sampling_coordinates or is_user_model(model):
         return model
     return model.in_sampling_coordinates()
 
@@ -186,7 +219,7 @@ def _result(model, method, outcome, settings: EstimateSettings, *, exact_at, sec
             packed_jobs=1) -> EstimateResult:
     n, diagnostics, reported_nbeta = settings.n, outcome.diagnostics, outcome.nbeta
     diagnostics["localization"] = float(settings.localization)
-    diagnostics["prior"] = type(model.prior).__name__
+    diagnostics["prior"] = None if model.prior is None else type(model.prior).__name__
     coordinates = None if sampled is model else sampled.prior
     diagnostics["sampling_coordinates"] = None if coordinates is None else (
         f"sampled in u_j = sign(w_j) |w_j|^(h_j+1) for j in {list(coordinates.flattened)} (prior |w_j|^h_j, h_j <= 1)")
@@ -197,7 +230,9 @@ def _result(model, method, outcome, settings: EstimateSettings, *, exact_at, sec
     if packed_jobs > 1:
         diagnostics["packed_jobs"] = packed_jobs
     exact_value = exact_reason = None
-    if settings.exact:
+    if settings.exact and is_user_model(model):
+        exact_reason = "a user model has no known population loss K(w)"
+    elif settings.exact:
         exact_value, exact_reason = method.exact(model, outcome, settings, exact_at)
     diagnostics["exact_at_nbeta"] = exact_value
     if exact_reason is not None:
@@ -206,7 +241,7 @@ def _result(model, method, outcome, settings: EstimateSettings, *, exact_at, sec
         diagnostics["finite_temperature_bias"] = exact_value - float(model.true_rlct)
     return EstimateResult(
         model=model.label,
-        params=dict(model.params),
+        params=dict(getattr(model, "params", {})),
         method=settings.method,
         estimate=float(outcome.estimate),
         std_error=float(outcome.std_error),

@@ -21,15 +21,19 @@ from slt.run._driver import (
     stack_jobs,
     vmap_over_jobs,
 )
+from slt.run._seed import MAX_SEED, SEED_RULE, check_seed, prng_key
 from slt.run._trace import Trace, from_datatree, load_trace, package_versions, save_trace, to_datatree
 
 __all__ = [
     "CHAIN_AXIS",
+    "MAX_SEED",
+    "SEED_RULE",
     "DiagnosticCode",
     "Diagnostics",
     "NonFiniteError",
     "Trace",
     "batch_means_standard_error",
+    "check_seed",
     "default_cache_dir",
     "default_record",
     "diagnose",
@@ -38,6 +42,7 @@ __all__ = [
     "load_trace",
     "loss_gap_noise_scale",
     "package_versions",
+    "prng_key",
     "sample",
     "sample_jobs",
     "save_trace",

@@ -166,10 +166,26 @@ def sample(
         states, first_nonfinite, chain_keys, operands, kernel=kernel, record=record, record_positions=record_positions,
         mesh=mesh, jobs=False, num_chains=num_chains, num_steps=num_steps, num_burnin=num_burnin, num_draws=num_draws,
         thinning=thinning, chunk_size=chunk_size, progress=progress)
-    metadata = algorithm if isinstance(algorithm, Sampler) else None
+    metadata = algorithm if isinstance(algorithm, Sampler) else _kernel_metadata(algorithm)
     return _make_trace(stacked, metadata, num_steps=num_steps, num_burnin=num_burnin, thinning=thinning,
                        key_data=key_data, key_impl=key_impl, num_devices=num_devices, config=config,
                        final_positions=final_positions)
+
+
+def _kernel_metadata(algorithm) -> "Sampler | None":
+    """A bare kernel's own metadata (`SamplingAlgorithm.metadata`, e.g. `slt.sgld`'s) in the form
+    `_make_trace` reads, with concrete numbers; None where it has none or holds traced values."""
+    metadata = getattr(algorithm, "metadata", None)
+    if not metadata:
+        return None
+    try:
+        hyperparameters = {name: value if value is None or isinstance(value, (bool, str)) else float(value)
+                           for name, value in dict(metadata.get("hyperparameters", {})).items()}
+        nbeta = None if metadata.get("nbeta") is None else float(metadata["nbeta"])
+        num_data = None if metadata.get("num_data") is None else int(metadata["num_data"])
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return None
+    return Sampler(algorithm.init, algorithm.step, metadata.get("name"), hyperparameters, nbeta, num_data)
 
 
 def sample_jobs(

@@ -191,6 +191,9 @@ def save_trace(trace: Trace, path: str | os.PathLike) -> None:
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     os.close(handle)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; a trace is an ordinary file, like a job file
         tree.to_netcdf(temporary, engine="h5netcdf")
         os.replace(temporary, path)
     except BaseException:

@@ -31,11 +31,14 @@ class SamplingAlgorithm(NamedTuple):
     """`init(position) -> state`, `step(key, state) -> (state, info)`, and optionally
     `unrecorded_step`: the same transition (the same next state for the same key and state)
     without the diagnostics that only recorded steps need; its info must still carry
-    `is_finite`. The driver uses it for burn-in and for the steps inside a thinning block."""
+    `is_finite`. The driver uses it for burn-in and for the steps inside a thinning block.
+    `metadata`, optional: what a trace of this kernel records about it (name, hyperparameters,
+    nbeta, num_data), so a trace of `slt.sgld(...)` run directly says what made it."""
 
     init: Callable[[Params], Any]
     step: Callable[[PRNGKeyArray, Any], tuple[Any, Any]]
     unrecorded_step: Callable[[PRNGKeyArray, Any], tuple[Any, Any]] | None = None
+    metadata: Mapping[str, Any] | None = None
 
 
 def all_finite(tree) -> Bool[Array, ""]:

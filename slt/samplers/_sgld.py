@@ -79,4 +79,7 @@ def sgld(
         )
         return SGLDState(proposal), info
 
-    return SamplingAlgorithm(init, step, unrecorded_step)
+    metadata = {"name": "sgld", "hyperparameters": {"step_size": step_size, "batch_size": batch_size,
+                                                     "mala_diagnostic": mala_diagnostic},
+                "nbeta": posterior.nbeta, "num_data": posterior.num_data}
+    return SamplingAlgorithm(init, step, unrecorded_step, metadata)

@@ -11,8 +11,7 @@ import importlib
 import importlib.util
 from pathlib import Path
 
-import jax
-
+from slt.run import SEED_RULE, prng_key
 from slt.trajectory._output import plot_trajectory, stage_boundaries, write_table
 from slt.trajectory._run import DEFAULT_LOCALIZATION, llc_trajectory
 
@@ -56,7 +55,7 @@ def build_parser(subparsers) -> None:
     parser.add_argument("--out", required=True, type=Path, help="output folder (resumable record, llc.csv, llc.png)")
     parser.add_argument("--restrict", action="append", default=[], metavar="NAME=PATH[,PATH...]",
                         help="a weight-restricted LLC over these parameter paths (repeatable)")
-    parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0, help=f"PRNG seed, {SEED_RULE} (default 0)")
     parser.add_argument("--chains", type=int, default=4, help="chains per checkpoint (default 4)")
     parser.add_argument("--draws", type=int, default=1000, help="recorded draws per chain (default 1000)")
     parser.add_argument("--thinning", type=int, default=1, help="steps per recorded draw (default 1)")
@@ -77,7 +76,7 @@ def run(args) -> int:
     import slt.plotting  # noqa: F401  (selects the headless matplotlib backend)
 
     model = load_model(args.model)
-    result = llc_trajectory(model, args.checkpoints, key=jax.random.key(args.seed),
+    result = llc_trajectory(model, args.checkpoints, key=prng_key(args.seed, "--seed"),
                             restrict=parse_restrictions(args.restrict), nbeta=args.nbeta,
                             localization=args.localization, step_size=args.step_size, batch_size=args.batch_size,
                             num_chains=args.chains, num_draws=args.draws, thinning=args.thinning,

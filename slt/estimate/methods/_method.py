@@ -49,6 +49,9 @@ class Method(Protocol):
     """
 
     name: str
+    # why a user model (`toy_models.from_loss`: a loss and a data set, no prior draws, no per-datum
+    # likelihood) cannot take this method, or None if it can
+    user_model_refusal: str | None
 
     def validate(self, settings: EstimateSettings) -> None: ...
 
@@ -65,6 +68,7 @@ class JobsOneByOne:
     propagates; with several jobs each failed job gets its error in its place."""
 
     name: ClassVar[str]
+    user_model_refusal: ClassVar[str | None] = None
 
     def validate(self, settings: EstimateSettings) -> None:
         pass

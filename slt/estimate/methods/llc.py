@@ -44,6 +44,7 @@ def llc_at_temperatures(model, datas, nbetas, keys, settings: EstimateSettings, 
 
 class LLC:
     name = "llc"
+    user_model_refusal = None
     packs_jobs = True  # the jobs of one call run packed (`MethodContext.pack`)
 
     def validate(self, settings: EstimateSettings) -> None:

@@ -29,6 +29,7 @@ def minibatch(data, key, n: int, batch_size: int):
 
 class TI(JobsOneByOne):
     name = "ti"
+    user_model_refusal = "thermodynamic integration starts from prior draws and sums per-datum log-likelihoods"
     num_temperatures = DEFAULT_TI_TEMPERATURES
 
     def validate(self, settings):

@@ -47,6 +47,7 @@ def waic_summaries(model, positions, data, n: int, num_chains: int, chunk_size: 
 
 class WAIC(JobsOneByOne):
     name = "waic"
+    user_model_refusal = "WAIC needs per-datum log-likelihoods; a user model gives a mean loss"
 
     def validate(self, settings):
         global_posterior_only(settings, "waic samples the posterior at β = 1 (nβ = n)",

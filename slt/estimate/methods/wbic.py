@@ -19,6 +19,7 @@ from slt.samplers import watanabe_beta
 
 class WBIC(JobsOneByOne):
     name = "wbic"
+    user_model_refusal = "WBIC samples the global posterior from prior draws and needs per-datum log-likelihoods"
 
     def validate(self, settings):
         global_posterior_only(settings, "wbic runs at β* = 1/log n by definition",
