@@ -27,7 +27,7 @@ def _collapse_run(learning_rate, batch_size, num_particles, num_steps, num_recor
 def test_sgd_imbalance_decays_at_the_collapse_rate(learning_rate, batch_size, num_steps):
     """Slope of E log|w1² − w2²| against step = −η² σ_g²/b (`collapse_rate`), at the valley's floor.
 
-    Each step multiplies D = w1² − w2² by 1 − η²a² exactly (`slt.dynamics._collapse`), so the
+    Each step multiplies D = w1² − w2² by 1 − η²a² exactly (`slt.dynamics.collapse_rate`), so the
     expected slope is E log(1 − η²a²) = −η² E a² − η⁴ E a⁴/2 − …, with a the batch mean of b
     draws (with replacement) of a_i = x_i² u_n* − x_i y_i: E a² = s²/b (= `collapse_rate`'s
     σ_g²/b), E a⁴ = (κ + 3(b − 1)s⁴)/b³ from the data's own second and fourth moments. 200

@@ -12,7 +12,7 @@ import pytest
 
 from slt import experiments
 from slt.cli import main
-from slt.experiments._bayesian_sampler import boolean_inputs, function_codes
+from slt.experiments import boolean_inputs, function_codes
 
 ROOT = Path(__file__).resolve().parent.parent
 

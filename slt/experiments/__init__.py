@@ -10,7 +10,13 @@
 `SMALL_SETTINGS` holds the tiny settings `--small` uses (tests, figures).
 """
 
-from slt.experiments._bayesian_sampler import BayesianSamplerResult, FunctionRow, bayesian_sampler_experiment
+from slt.experiments._bayesian_sampler import (
+    BayesianSamplerResult,
+    FunctionRow,
+    bayesian_sampler_experiment,
+    boolean_inputs,
+    function_codes,
+)
 from slt.experiments._common import BatchedLLC, Estimate, Network, llc_at_solutions, polish, train
 from slt.experiments._counting import CountingResult, CountingRow, construct_networks, counting_experiment
 from slt.experiments._volume_hypothesis import (
@@ -34,6 +40,8 @@ EXPERIMENTS = {
 }
 
 __all__ = [
+    "boolean_inputs",
+    "function_codes",
     "EXPERIMENTS",
     "SMALL_SETTINGS",
     "BatchedLLC",
