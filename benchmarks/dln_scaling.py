@@ -56,12 +56,13 @@ RESULTS = Path(__file__).resolve().parent / "results"
 NUM_CASES = 13
 
 
-def suite(num_cases: int = NUM_CASES) -> list[dict]:
-    """The benchmark's DLNs, smallest first: widths and rank from `default_rng(k)` (module docstring)."""
+def suite(num_cases: int = NUM_CASES, largest: float = 1e6) -> list[dict]:
+    """The benchmark's DLNs, smallest first: widths and rank from `default_rng(k)` (module docstring);
+    `largest` moves the top target (1e8 for the GPU suite, `benchmarks/gpu_checks.sh`)."""
     cases = []
     for k in range(num_cases):
         rng = np.random.default_rng(k)
-        target = 10.0 ** (2.2 + 3.8 * k / (num_cases - 1))
+        target = 10.0 ** (2.2 + (math.log10(largest) - 2.2) * k / (num_cases - 1))
         while True:  # redraw until d is within [0.7, 1.4] × the target
             depth = int(rng.integers(2, 9))
             width = math.sqrt(target / depth)
@@ -105,6 +106,27 @@ def matmul_rate(shapes, repeats: int = 20) -> list[dict]:
         rows.append({"shape": [batch, fan_in, fan_out], "seconds": seconds,
                      "gflops": 2 * batch * fan_in * fan_out / seconds / 1e9, "load": os.getloadavg()[0]})
     return rows
+
+
+def step_speed(case: dict, *, batch_size: int, num_steps: int, num_chains: int, thinning: int, n: int) -> dict:
+    """Seconds per SGLD step-chain of `slt.sample` at a fixed ε (compiled once first, then timed
+    warm), with the achieved FLOP/s (`flops_per_step`, thinning-weighted) and the memory floor:
+    one step reads and writes the parameters and reads the gradient, at least 12 d bytes (float32)."""
+    model = toy_models.get("dln", widths=case["widths"], r=case["r"])
+    key_data, key_run = jax.random.split(jax.random.key(case["case"]))
+    posterior = slt.TemperedPosterior.from_model(model, model.sample_data(key_data, n), nbeta=1000.0, use_prior=True)
+    sampler = slt.make_sampler("sgld", posterior, step_size=1e-7, batch_size=batch_size)
+    run = dict(num_chains=num_chains, num_steps=num_steps, thinning=thinning)
+    slt.sample(sampler, model.w_star, key_run, **run)  # compiles
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    slt.sample(sampler, model.w_star, jax.random.fold_in(key_run, 1), **run)
+    seconds = (time.perf_counter() - start) / (num_steps * num_chains)
+    flops = flops_per_step(case["widths"], batch_size)
+    mean_flops = flops["unrecorded"] + (flops["recorded_mala"] - flops["unrecorded"]) / thinning
+    return {"d": case["d"], "batch_size": batch_size, "seconds_per_step": seconds, "flops_per_step": mean_flops,
+            "gflops": mean_flops / seconds / 1e9, "memory_floor_bytes": 12 * case["d"], "load_before": load_before,
+            "load_after": os.getloadavg()[0]}
 
 
 def machine() -> dict:
@@ -182,6 +204,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--max-params", type=int, default=10**7, help="skip networks with more parameters")
     parser.add_argument("--min-params", type=int, default=0)
+    parser.add_argument("--largest", type=float, default=1e6, help="top target size of the suite (1e8 on a GPU)")
     parser.add_argument("--n", type=int, default=100_000, help="data size (default 1e5; see the docstring)")
     parser.add_argument("--nbeta", type=float)
     parser.add_argument("--localization", type=float)
@@ -193,10 +216,12 @@ def main(argv=None) -> int:
     parser.add_argument("--suffix", default="", help="results file suffix, e.g. _short")
     parser.add_argument("--flops-only", action="store_true", help="measure matmul FLOP/s and print FLOPs per step")
     parser.add_argument("--list", action="store_true", help="print the suite and exit")
+    parser.add_argument("--speed-only", action="store_true",
+                        help="time SGLD steps per case (fixed ε, 2 chains × 200 steps) instead of estimating")
     args = parser.parse_args(argv)
-    cases = [case for case in suite() if args.min_params <= case["d"] <= args.max_params]
+    cases = [case for case in suite(largest=args.largest) if args.min_params <= case["d"] <= args.max_params]
     if args.list or args.flops_only:
-        for case in suite():
+        for case in suite(largest=args.largest):
             flops = flops_per_step(case["widths"], args.batch_size or 1000)
             print(f"d = {case['d']:>8} depth {case['depth']} r = {case['r']:>3} λ = {case['true_rlct']:>9g} "
                   f"m = {case['multiplicity']} widths {case['widths']}  FLOPs/step (B = {flops['batch_size']}): "
@@ -206,6 +231,16 @@ def main(argv=None) -> int:
             for row in matmul_rate(shapes):
                 print(f"matmul {row['shape']}: {row['gflops']:.1f} GFLOP/s ({row['seconds'] * 1e3:.3f} ms, "
                       f"load {row['load']:.1f})")
+        return 0
+    if args.speed_only:
+        rows = [step_speed(case, batch_size=args.batch_size or 1000, num_steps=200, num_chains=2, thinning=10, n=args.n)
+                for case in cases]
+        for row in rows:
+            print(f"d = {row['d']:>9}: {row['seconds_per_step'] * 1e3:.3f} ms per step-chain, {row['gflops']:.1f} GFLOP/s "
+                  f"achieved, memory floor {row['memory_floor_bytes'] / 1e6:.1f} MB per step, load {row['load_before']:.1f}",
+                  flush=True)
+        RESULTS.mkdir(exist_ok=True)
+        (RESULTS / f"dln_speed{args.suffix}.json").write_text(json.dumps({"machine": machine(), "cases": rows}, indent=1))
         return 0
     meta = {"machine": machine(), "command": " ".join(["dln_scaling.py"] + sys.argv[1:]), "n": args.n,
             "versions": slt.package_versions()}
