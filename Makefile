@@ -7,7 +7,7 @@ VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_FLAGS ?=
 
-.PHONY: setup demo test test-slow test-all docs figures accuracy bench bench-batch clean
+.PHONY: setup demo lint test test-slow test-all docs figures accuracy bench bench-batch clean
 
 setup: $(STAMP)
 
@@ -25,7 +25,10 @@ $(STAMP): pyproject.toml tools/find-python
 demo: $(STAMP)
 	$(VENV_PYTHON) -m slt demo
 
-test: $(STAMP) docs
+lint: $(STAMP)
+	$(VENV_PYTHON) -m ruff check .
+
+test: lint docs
 	$(VENV_PYTHON) -m pytest $(PYTEST_FLAGS)
 
 test-slow: $(STAMP)

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/accuracy.py --quick    # a 4-model smoke test
     .venv/bin/python benchmarks/accuracy.py --method rlct
 
-For each model: λ̂ ± se from `slt._estimate.estimate(model, method, key=...)` with the library's
+For each model: λ̂ ± se from `slt.estimate(model, method, key=...)` with the library's
 defaults (n = 10⁶, 4 chains × 4000 draws, ε calibrated), |λ̂ − λ|/λ against the registry's exact
 λ, whether λ lies in λ̂ ± 1.96 se, and, for d <= 2, the same against the exact finite-temperature
 value λ(nβ) (`toy_models.finite_temperature_rlct`), which is what the error bar is about. For
@@ -24,7 +24,7 @@ import time
 import jax
 
 import toy_models
-from slt._estimate import INTERVAL_Z, estimate
+from slt.estimate import INTERVAL_Z, estimate
 
 QUICK = ("regular(d=2)", "normal_crossing(powers=1,2, prior_powers=0,0)", "rrr(M=3, H=2, N=4, r=0)",
          "dln(widths=2,2,2, r=0)")

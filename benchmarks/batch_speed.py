@@ -8,13 +8,13 @@ The sweep: 10 small registry models (d <= 4: regular, normal crossings, reduced-
 a deep linear network, a one-unit tanh network) × seeds 0, 1, ..., each an llc job with n = 1000,
 2 chains × 50 draws, minibatch 100, the step size calibrated as `slt.estimate` does by default
 (pilot_steps = 50) and no quadrature (`exact = false`). Jobs of one model differ only in the seed,
-so they share every compiled executable (see `slt._batch`, "Compilation"): a model's first job
+so they share every compiled executable (see `slt.batch`, "Compilation"): a model's first job
 pays the compilation, the others run in milliseconds. The persistent compilation cache is not
 used here (the sweep runs `run_batch` in process), so every run starts cold.
 
 `--compare-packing` runs the sweep four times in one process, one job at a time, packed (the
 seeds of a model as one vmapped call per stage, `slt.estimate_many`), and both again with every
-executable compiled, and prints the warm ratio: what decides `slt._estimate.packing_pays` for a
+executable compiled, and prints the warm ratio: what decides `slt.estimate.packing_pays` for a
 backend (on a GPU session, run it there).
 
 Printed: wall time, jobs per minute over the whole sweep (start-up excluded: the timer starts at
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import jax
 
-from slt._batch import parse_spec, result_files, run_batch
+from slt.batch import parse_spec, result_files, run_batch
 
 MODELS = (
     ("regular", {"d": 1}),

@@ -13,7 +13,7 @@ import time
 import jax
 
 import toy_models
-from slt._estimate import estimate
+from slt.estimate import estimate
 
 
 def main() -> None:

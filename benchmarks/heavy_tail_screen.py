@@ -6,14 +6,14 @@ For a model whose prior gradient is unbounded (w1²w2² with prior |w1 w2|: E|�
 and two light-tailed ones, runs `slt.estimate(..., "llc")` over a few seeds and prints the
 screen's statistic max|ĝ|² / Σ|ĝ|² from SGLD's recorded `grad_squared_norm`: over every recorded
 draw (what the screen uses) and over 512 evenly spaced draws (its first version). The numbers
-quoted beside `MAX_GRADIENT_SHARE` in `slt/_estimate.py` come from this script.
+quoted beside `MAX_GRADIENT_SHARE` in `slt/estimate/` come from this script.
 """
 
 import jax
 import numpy as np
 
 import toy_models
-from slt import _estimate
+from slt.estimate import MAX_GRADIENT_SHARE, estimate
 
 CASES = (
     ("w1²w2², prior |w1 w2|", toy_models.get("normal_crossing", powers=(1, 1), prior_powers=(1, 1)), {}, (0, 1, 2)),
@@ -30,13 +30,13 @@ def shares(trace) -> tuple[float, float, int]:
 
 
 def main() -> None:
-    print(f"threshold MAX_GRADIENT_SHARE = {_estimate.MAX_GRADIENT_SHARE}")
+    print(f"threshold MAX_GRADIENT_SHARE = {MAX_GRADIENT_SHARE}")
     for label, model, settings, seeds in CASES:
         for seed in seeds:
-            result = _estimate.estimate(model, "llc", key=jax.random.key(seed), exact=False, keep_traces=True, **settings)
+            result = estimate(model, "llc", key=jax.random.key(seed), exact=False, keep_traces=True, **settings)
             every, subsample, num_draws = shares(result.traces[0][1])
             print(f"{label:24s} seed {seed:2d}: share over all {num_draws} draws {every:.3f}, "
-                  f"over 512 of them {subsample:.3f}; flagged: {every > _estimate.MAX_GRADIENT_SHARE}")
+                  f"over 512 of them {subsample:.3f}; flagged: {every > MAX_GRADIENT_SHARE}")
 
 
 if __name__ == "__main__":

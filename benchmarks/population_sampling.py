@@ -20,8 +20,8 @@ import time
 import jax
 
 import toy_models
-from slt import _estimate
-from slt._estimate import estimate
+from slt.estimate import EstimateHooks, estimate
+from slt.samplers import TemperedPosterior
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 
@@ -29,20 +29,15 @@ RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 def label_noise_rows():
     model = toy_models.get("normal_crossing", powers=(1, 1))
     rows = []
-    real_posterior = _estimate.TemperedPosterior
     for labels, source in (("noisy", model.sample_data), ("expected", model.sample_expected_data)):
-        def with_source(**kwargs):
-            return real_posterior(**{**kwargs, "data_source": source})
+        def with_source(source=source, **kwargs):
+            return TemperedPosterior(**{**kwargs, "data_source": source})
 
-        _estimate.TemperedPosterior = with_source
-        try:
-            for t in (1e3, 1e4, 1e5):
-                result = estimate(model, "llc", key=jax.random.key(1), nbeta=t, num_chains=4, num_draws=1000,
-                                  population=True)
-                rows.append((labels, t, result.estimate, result.std_error, result.diagnostics["exact_at_nbeta"]))
-                print(rows[-1], flush=True)
-        finally:
-            _estimate.TemperedPosterior = real_posterior
+        for t in (1e3, 1e4, 1e5):
+            result = estimate(model, "llc", key=jax.random.key(1), nbeta=t, num_chains=4, num_draws=1000,
+                              population=True, hooks=EstimateHooks(make_posterior=with_source))
+            rows.append((labels, t, result.estimate, result.std_error, result.diagnostics["exact_at_nbeta"]))
+            print(rows[-1], flush=True)
     return rows
 
 

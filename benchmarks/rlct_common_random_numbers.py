@@ -17,7 +17,7 @@ import numpy as np
 
 import estimators
 import toy_models
-from slt import _estimate
+from slt.estimate import EstimateSettings, MethodContext, default_rlct_nbetas, llc_at_temperatures
 
 RUN = dict(batch_size=1000, num_chains=16, num_draws=1000, thinning=10, step_size=None, target_acceptance=0.9,
            pilot_steps=400, bias_tolerance=0.02)
@@ -28,14 +28,14 @@ def main() -> None:
     n = 1_000_000
     key_data, key_method = jax.random.split(jax.random.key(0))
     data = model.sample_data(key_data, n)
-    temperatures = [float(t) for t in _estimate.default_rlct_nbetas(n)]
+    temperatures = [float(t) for t in default_rlct_nbetas(n)]
     exact = [toy_models.finite_temperature_rlct(model, t) for t in temperatures]
     print("t:", np.round(temperatures, 1), " exact λ(t):", np.round(exact, 4))
     for label, keys in (("independent", list(jax.random.split(key_method, len(temperatures)))),
                         ("shared", [key_method] * len(temperatures))):
         start = time.perf_counter()
-        runs = _estimate._llc_at_jobs(model, [data] * len(temperatures), temperatures, keys, localization=0.0,
-                                      pack=False, **RUN)
+        runs = llc_at_temperatures(model, [data] * len(temperatures), temperatures, keys,
+                                   EstimateSettings(n=n, **RUN), MethodContext(pack=False))
         per_chain = np.array([result.per_chain for result, _ in runs])  # [temperatures, chains]
         errors = [result.std_error for result, _ in runs]
         correlation = np.corrcoef(per_chain)

@@ -27,7 +27,7 @@ import numpy as np
 
 import toy_models
 from estimators import fit_rlct_multiplicity
-from slt._estimate import default_rlct_nbetas
+from slt.estimate import default_rlct_nbetas
 
 NOISE_LEVELS = (0.0, 0.0025, 0.005, 0.01, 0.02, 0.03, 0.05)
 REPLICATIONS = 200

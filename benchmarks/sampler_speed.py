@@ -23,12 +23,10 @@ import statistics
 import time
 
 import jax
-import jax.numpy as jnp
 
 import toy_models
-from slt._diagnostics import diagnose
-from slt._driver import make_sampler, sample
-from slt._posterior import TemperedPosterior
+from slt.run import diagnose, sample
+from slt.samplers import TemperedPosterior, make_sampler
 
 
 def case_toy():

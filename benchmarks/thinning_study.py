@@ -20,7 +20,7 @@ import time
 import jax
 
 import toy_models
-from slt._estimate import estimate
+from slt.estimate import estimate
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 MODELS = ("regular(d=1)", "normal_crossing(powers=1,1, prior_powers=0,0)", "normal_crossing(powers=1,2, prior_powers=0,0)",

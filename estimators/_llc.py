@@ -54,7 +54,7 @@ def llc(
     ----------
     loss_trace : L_n (or a minibatch L_b) at each draw, shaped [chains, draws].
     loss_at_center : L_n(w*) as a scalar, or L_b(w*) per draw with the trace's shape.
-    nbeta : nβ > 0, with n the full data size (see `slt._posterior`).
+    nbeta : nβ > 0, with n the full data size (see `slt.samplers.TemperedPosterior`).
 
     Diagnostics and the `unreliable` reasons: R-hat > `rhat_threshold` (1.01, Vehtari et al. 2021),
     bulk or tail ESS < `min_ess`, and a negative pooled estimate (w* is not a local minimum of the

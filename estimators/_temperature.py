@@ -1,7 +1,8 @@
 """Global λ from several inverse temperatures: the slope of E_β[n L_n] in 1/β, its one-chain
 importance-reweighted variant, and the variance form."""
 
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 from jaxtyping import ArrayLike, Float

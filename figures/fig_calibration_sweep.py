@@ -20,8 +20,8 @@ import jax
 import jax.numpy as jnp
 import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.colors import TwoSlopeNorm
 from jaxtyping import Array, Bool, Float
+from matplotlib.colors import TwoSlopeNorm
 
 import estimators
 import slt

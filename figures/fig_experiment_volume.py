@@ -6,7 +6,6 @@ LLC of each method's solutions against their test accuracy. Same as `slt experim
 
 import jax
 import matplotlib.pyplot as plt
-import numpy as np
 
 from slt import experiments
 from slt.plotting import figure_arguments, save_figure

@@ -88,7 +88,7 @@ left.legend(handles, labels, fontsize=7.5, loc="upper left")
 
 # Right: relative errors against λ and against λ(nβ), one row per model.
 positions = np.arange(len(rows))[::-1]
-for position, (index, (short, model, result, exact)) in zip(positions, enumerate(rows)):
+for position, (index, (_short, model, result, exact)) in zip(positions, enumerate(rows)):
     truth, color = float(model.true_rlct), colors[index % len(colors)]
     half_width = result.interval[1] - result.estimate
     right.errorbar((result.estimate - truth) / truth, position + 0.12, xerr=half_width / truth, fmt="o",

@@ -6,36 +6,53 @@
     estimators.llc(trace.loss, trace.loss_at_center, posterior.nbeta)
 """
 
-from slt._compilation_cache import enable_compilation_cache
-from slt._diagnostics import Diagnostics, diagnose
-from slt._estimate import EstimateResult, estimate, estimate_many
-from slt._driver import (
-    SAMPLERS,
+from slt.estimate import EstimateResult, estimate, estimate_many  # binds slt.estimate to the function
+from slt.run import (
+    Diagnostics,
     NonFiniteError,
-    Sampler,
-    UnknownSamplerError,
+    Trace,
     default_record,
-    make_sampler,
-    register_sampler,
+    diagnose,
+    from_datatree,
+    load_trace,
+    package_versions,
     sample,
     sample_jobs,
-    sampler_names,
+    save_trace,
+    to_datatree,
 )
-from slt._kernel import SamplingAlgorithm, SGLDInfo, SGLDState, mala_log_acceptance, sgld
-from slt._kernels_exact import (
+from slt.run._compilation_cache import enable_compilation_cache
+from slt.samplers import (
+    SAMPLERS,
     ExactState,
     MALAState,
     ReferenceDraws,
+    RMSPropSGLDState,
+    Sampler,
+    SamplingAlgorithm,
+    SGHMCState,
+    SGLDInfo,
+    SGLDState,
+    SGNHTState,
+    TemperedPosterior,
+    UnknownSamplerError,
     WindowAdaptationResult,
     hmc,
+    langevin_step,
+    make_sampler,
     mala,
+    mala_log_acceptance,
     numpyro_nuts_reference,
     nuts,
+    register_sampler,
+    rmsprop_sgld,
+    sampler_names,
+    sghmc,
+    sgld,
+    sgnht,
+    watanabe_beta,
     window_adaptation,
 )
-from slt._kernels_sg import RMSPropSGLDState, SGHMCState, SGNHTState, rmsprop_sgld, sghmc, sgnht
-from slt._posterior import TemperedPosterior, langevin_step, watanabe_beta
-from slt._trace import Trace, from_datatree, load_trace, package_versions, save_trace, to_datatree
 
 __all__ = [
     "SAMPLERS",

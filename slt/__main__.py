@@ -1,5 +1,5 @@
 import sys
 
-from slt._cli import main
+from slt.cli import main
 
 sys.exit(main())

@@ -4,7 +4,7 @@ equality, GPU requests failing fast.
 The runs use a two-job spec small enough to take a few seconds a job: the regular model d = 1
 with a calibrated step size, and the normal crossing w1² w2⁴ with a fixed one (no calibration).
 Both use minibatches (batch 100 of n = 1000), where results agree bitwise across device counts
-(see `slt._batch`, "Device count").
+(see `slt.batch`, "Device count").
 """
 
 import copy
@@ -23,11 +23,12 @@ import jax
 import pytest
 
 import estimators
-
-from slt import _batch
-from slt._batch import SpecError, TIMING_COLUMNS, load_spec, parse_spec, read_result, run_batch
-from slt._cli import main
-from slt._trace import load_trace
+import slt
+import toy_models
+from slt import batch as slt_batch
+from slt.batch import TIMING_COLUMNS, SpecError, load_spec, parse_spec, read_result, run_batch
+from slt.cli import main
+from slt.run import load_trace
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 
@@ -102,7 +103,7 @@ def test_grid_expands_into_the_cartesian_product_with_seeds_fastest():
     assert [job.config["sampler"]["nbeta"] for job in jobs[:6:2]] == [10.0, 100.0, 1000.0]
     assert [job.config["params"]["powers"] for job in (jobs[0], jobs[-1])] == [[1, 1], [1, 2]]
     assert len({job.id for job in jobs}) == len(jobs)
-    assert all(job.id == job.config_hash[:16] == _batch.config_hash(job.config)[:16] for job in jobs)
+    assert all(job.id == job.config_hash[:16] == slt_batch.config_hash(job.config)[:16] for job in jobs)
 
 
 def test_the_id_hashes_the_resolved_config_not_its_spelling():
@@ -165,6 +166,24 @@ def test_bad_specs_are_refused_naming_the_field(spec, message):
     assert message in str(error.value)
 
 
+@pytest.mark.parametrize("method", ["ti", "waic"])
+def test_a_spec_that_estimate_would_refuse_is_refused_at_parse_time(method):
+    """The spec's settings are checked by `EstimateSettings`, the check `slt.estimate` runs: ti and
+    waic sample the global posterior, so a localization is refused before any job runs (it once
+    passed `parse_spec` and failed only when the job ran)."""
+    spec = _spec(jobs=[{"model": "regular", "params": {"d": 1}, "method": method, "sampler": {"localization": 1.0}}])
+    with pytest.raises(SpecError, match=rf"jobs\[0\]\.sampler\.localization: must be 0 for method '{method}'"):
+        parse_spec(spec)
+    with pytest.raises(ValueError, match=f"localization must be 0 for method '{method}'"):
+        slt.estimate(toy_models.get("regular", d=1), method, key=jax.random.key(0), localization=1.0)
+    grid = _spec(jobs=[{"model": "regular", "params": {"d": 1}, "sampler": {"localization": 1.0},
+                        "grid": {"method": ["llc", method]}}])
+    with pytest.raises(SpecError, match=rf"jobs\[0\] \(grid method='{method}'\)\.sampler\.localization: must be 0"):
+        parse_spec(grid)
+    job = parse_spec(_spec(jobs=[{"model": "regular", "params": {"d": 1}, "method": method}]))[0]
+    assert job.settings.method == method and job.settings.localization == 0.0
+
+
 def test_toml_errors_name_the_file_and_the_cli_exits_2(tmp_path, capsys):
     broken = tmp_path / "broken.toml"
     broken.write_text("[[jobs]]\nmodel = regular\n")
@@ -186,10 +205,10 @@ def test_a_user_model_by_import_path(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     [job] = parse_spec({"jobs": [{"user_model": "batch_user_models:line", "params": {"d": 2}, "seeds": [0]}]})
     assert job.config["user_model"] == "batch_user_models:line" and job.config["model"] is None
-    assert _batch._build_model(job.config).true_rlct == 1
+    assert slt_batch.build_model(job.config).true_rlct == 1
     [bad] = parse_spec({"jobs": [{"user_model": "batch_user_models:not_a_model", "params": {"d": 2}, "seeds": [0]}]})
     with pytest.raises(SpecError, match="user_model: batch_user_models:not_a_model returned int"):
-        _batch.run_job(bad.config)
+        slt_batch.run_job(bad.config)
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,7 +224,7 @@ def test_a_gpu_request_fails_fast_without_a_gpu(tmp_path):
     with pytest.raises(ValueError, match=r'jobs\[1\], seed 0: device = "gpu" but JAX has no GPU backend'):
         run_batch(spec, tmp_path / "out")
     assert time.perf_counter() - start < 5
-    assert _batch.result_files(tmp_path / "out") == []
+    assert slt_batch.result_files(tmp_path / "out") == []
 
 
 def test_the_ray_executor_without_ray_says_what_to_install(tmp_path, monkeypatch):
@@ -238,7 +257,7 @@ def four_device_process(tmp_path_factory):
 
 def test_four_simulated_devices_give_the_same_numbers(four_device_process, tiny_run):
     """The driver shards the chains over 4 CPU devices (3 chains padded to 4); the numbers agree
-    bitwise with the 1-device run (minibatch kernels; see `slt._batch` for full batches)."""
+    bitwise with the 1-device run (minibatch kernels; see `slt.batch` for full batches)."""
     process, out = four_device_process
     _, reference, _ = tiny_run
     _, stderr = process.communicate(timeout=600)
@@ -263,7 +282,7 @@ def test_a_local_run_writes_job_files_and_the_table(tiny_run):
     spec, out, summary = tiny_run
     jobs = load_spec(spec)
     assert (summary.num_jobs, summary.ran, summary.skipped, summary.failed) == (2, 2, 0, 0)
-    assert [path.stem for path in _batch.result_files(out)] == sorted(job.id for job in jobs)
+    assert [path.stem for path in slt_batch.result_files(out)] == sorted(job.id for job in jobs)
     assert (out / "spec.toml").read_text() == TINY_SPEC
     for job in jobs:
         record = json.loads((out / "jobs" / f"{job.id}.json").read_text())
@@ -282,7 +301,7 @@ def test_a_local_run_writes_job_files_and_the_table(tiny_run):
     assert [row["model"] for row in rows] == ["regular(d=1)", "normal_crossing(powers=1,2, prior_powers=0,0)"]
     assert rows[1]["step_size"] == "2e-05" and rows[0]["step_size"] != "2e-05"  # calibrated
     for row in rows:
-        assert set(row) == set(_batch.TABLE_COLUMNS)
+        assert set(row) == set(slt_batch.TABLE_COLUMNS)
         assert float(row["estimate"]) == json.loads((out / "jobs" / f"{row['id']}.json").read_text())["estimate"]
         assert row["reliable"] in ("true", "false") and float(row["seconds"]) > 0
 
@@ -308,7 +327,7 @@ def test_no_traces_on_request(tmp_path):
     spec.write_text(TINY_SPEC)
     run_batch(spec, tmp_path / "out", save_traces=False)
     assert not (tmp_path / "out" / "traces").exists()
-    for path in _batch.result_files(tmp_path / "out"):
+    for path in slt_batch.result_files(tmp_path / "out"):
         assert "trace_files" not in json.loads(path.read_text())
 
 
@@ -346,7 +365,7 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tiny_run, tmp_path):
                                env=_child_environment(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 300
     try:
-        while not _batch.result_files(out):
+        while not slt_batch.result_files(out):
             assert process.poll() is None, process.stderr.read().decode()
             assert time.monotonic() < deadline, "no job file appeared in 300 s"
             time.sleep(0.02)
@@ -356,7 +375,7 @@ def test_kill_and_resume_equals_an_uninterrupted_run(tiny_run, tmp_path):
         if process.poll() is None:
             process.kill()
         process.stderr.close()
-    assert len(_batch.result_files(out)) == 1 and not (out / "results.csv").exists()
+    assert len(slt_batch.result_files(out)) == 1 and not (out / "results.csv").exists()
     with pytest.raises(ValueError, match="already holds results"):
         run_batch(spec, out)
     summary = run_batch(spec, out, resume=True)
@@ -371,7 +390,7 @@ def test_the_ray_executor_gives_the_local_numbers(tiny_run, tmp_path):
     summary = run_batch(spec, tmp_path / "out", executor="ray", ray_chunk_size=1)
     assert (summary.ran, summary.failed) == (2, 0)
     assert _table(tmp_path / "out" / "results.csv") == _table(reference / "results.csv")
-    for path in _batch.result_files(reference):
+    for path in slt_batch.result_files(reference):
         local = json.loads(path.read_text())
         remote = json.loads((tmp_path / "out" / "jobs" / path.name).read_text())
         for record in (local, remote):
@@ -437,7 +456,7 @@ def test_ray_tasks_never_mix_jobs_of_different_configs():
     spec = {"defaults": {"seeds": [0, 1, 2], "sampler": {"n": 1000}},
             "jobs": [{"model": "regular", "params": {"d": 1}, "device": "cpu"},
                      {"model": "regular", "params": {"d": 1}, "device": "gpu"}]}
-    packs = _batch._chunks(parse_spec(spec), 2)
+    packs = slt_batch.pack_jobs(parse_spec(spec), 2)
     assert [len(jobs) for jobs in packs] == [2, 1, 2, 1]
-    tasks = _batch._tasks(packs, 10)
+    tasks = slt_batch.ray_tasks(packs, 10)
     assert [[job.config["device"] for jobs in task for job in jobs] for task in tasks] == [["cpu"] * 3, ["gpu"] * 3]

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from slt._cli import main
+from slt.cli import main
 
 
 def test_models_table_lists_the_catalogue(capsys):

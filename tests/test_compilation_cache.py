@@ -8,7 +8,7 @@ import sys
 
 import jax
 
-from slt._compilation_cache import default_cache_dir, enable_compilation_cache
+from slt.run import default_cache_dir, enable_compilation_cache
 
 
 def test_location_follows_the_environment(monkeypatch, tmp_path):

@@ -6,10 +6,8 @@ import numpy as np
 import pytest
 
 import toy_models
-from slt._diagnostics import diagnose, loss_gap_noise_scale
-from slt._driver import make_sampler, sample
-from slt._posterior import TemperedPosterior
-from slt._trace import Trace
+from slt.run import Trace, diagnose, loss_gap_noise_scale, sample
+from slt.samplers import TemperedPosterior, make_sampler
 
 
 def synthetic_trace(loss, loss_at_center=None, **info):

@@ -14,17 +14,16 @@ import numpy as np
 import pytest
 
 import toy_models
-from slt._driver import (
-    NonFiniteError,
+from slt.run import NonFiniteError, sample, sample_jobs
+from slt.samplers import (
+    SAMPLERS,
+    SamplingAlgorithm,
+    TemperedPosterior,
     UnknownSamplerError,
     make_sampler,
     register_sampler,
-    sample,
-    sample_jobs,
-    SAMPLERS,
+    sgld,
 )
-from slt._kernel import SamplingAlgorithm, sgld
-from slt._posterior import TemperedPosterior
 
 
 def crossing_posterior(n=200, localization=1.0):
@@ -368,12 +367,13 @@ _DEVICE_SCRIPT = textwrap.dedent(
     import jax, numpy as np
     sys.path.insert(0, {tests!r})
     from test_driver import crossing_posterior
-    from slt._driver import make_sampler, sample
+    from slt.run import sample
+    from slt.samplers import make_sampler
     posterior = crossing_posterior()
     sampler = make_sampler("sgld", posterior, step_size=1e-3, batch_size=20)
     trace = sample(sampler, posterior.center, jax.random.key(7), **{run!r})
     from test_driver import _crossing_jobs, PACKED_RUN
-    from slt._driver import sample_jobs
+    from slt.run import sample_jobs
     packed = sample_jobs(*_crossing_jobs(), **PACKED_RUN)
     print(json.dumps({{"device_count": jax.device_count(), "devices": trace.num_devices,
                       "loss": trace.loss.tolist(), "positions": trace.positions.tolist(),

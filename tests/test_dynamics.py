@@ -10,7 +10,7 @@ import pytest
 from scipy.special import erf
 
 from slt import dynamics
-from slt._kernel import SamplingAlgorithm
+from slt.samplers import SamplingAlgorithm
 
 
 @pytest.fixture(scope="module")

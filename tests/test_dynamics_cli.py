@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from slt._cli import main
+from slt.cli import main
 
 
 def test_temperature_prints_the_formula(capsys):

@@ -1,4 +1,4 @@
-"""`slt estimate` and `slt._estimate.estimate`: the JSON contract, errors, determinism, and the
+"""`slt estimate` and `slt.estimate`: the JSON contract, errors, determinism, and the
 estimate against the exact finite-temperature value λ(t) of a 2-D model (with a planted bug)."""
 
 import contextlib
@@ -11,11 +11,27 @@ import pytest
 
 import estimators
 import toy_models
-from slt import _estimate
-from slt._calibration import GradientStatistics, step_size_bias
-from slt._cli import main
-from slt._estimate import EstimateResult, estimate
-from slt._trace import Trace
+from slt.cli import main
+from slt.estimate import (
+    DEFAULT_BIAS_TOLERANCE,
+    DEFAULT_NUM_DRAWS,
+    DEFAULT_THINNING,
+    GRADIENT_SHARE_DRAWS_PER_CHAIN,
+    MIN_LANGEVIN_TIME,
+    REFINE_BIAS_FACTOR,
+    EstimateHooks,
+    EstimateResult,
+    GradientStatistics,
+    drawn_gradient_statistics,
+    estimate,
+    estimate_many,
+    in_model_coordinates,
+    pilot_gradient_statistics_jobs,
+    step_size_bias,
+)
+from slt.estimate.methods import fit_systematic_error
+from slt.run import Trace
+from slt.samplers import TemperedPosterior
 
 # A small, fast configuration shared by the contract tests (one sampling run for all of them).
 SMALL = dict(n=2000, num_chains=2, num_draws=100)
@@ -133,7 +149,7 @@ def test_bad_input_exits_2_with_a_message_and_no_traceback(argv, message):
         (dict(method="llc", localization=-1.0), "localization must be"),
         (dict(method="llc", batch_size=0), "batch_size must be"),
         (dict(method="llc", step_size=0.0), "step_size must be"),
-        (dict(method="llc", nbetas=[10.0, 100.0]), "nbetas is only for method 'rlct'"),
+        (dict(method="llc", nbetas=[10.0, 100.0]), "nbetas only for method 'rlct'"),
         (dict(method="rlct", nbetas=[10.0, 100.0]), "at least 4 distinct nbetas"),
         (dict(method="ti", nbeta=10.0), "ti integrates over a β ladder"),
         (dict(method="ti", localization=1.0), "ti integrates the global posterior"),
@@ -226,7 +242,7 @@ def test_the_finite_n_term_vanishes_as_the_data_grow():
 
 
 @pytest.mark.slow
-def test_llc_matches_the_exact_finite_temperature_value_and_a_planted_bug_fails(exact_lambda_t, monkeypatch):
+def test_llc_matches_the_exact_finite_temperature_value_and_a_planted_bug_fails(exact_lambda_t):
     model = toy_models.get("normal_crossing", **STAT_MODEL)
     key = jax.random.key(11)
     result = estimate(model, "llc", key=key, **STAT_RUN)
@@ -246,13 +262,11 @@ def test_llc_matches_the_exact_finite_temperature_value_and_a_planted_bug_fails(
                                               finite_n_bound)
     assert error > tolerance
     # Planted bug 2: the posterior samples at 2t while the LLC uses t (a real run through the code).
-    real_posterior = _estimate.TemperedPosterior
-
     def doubled(**kwargs):
-        return real_posterior(**{**kwargs, "nbeta": 2 * kwargs["nbeta"]})
+        return TemperedPosterior(**{**kwargs, "nbeta": 2 * kwargs["nbeta"]})
 
-    monkeypatch.setattr(_estimate, "TemperedPosterior", doubled)
-    planted = estimate(model, "llc", key=jax.random.key(11), exact=False, **STAT_RUN)
+    planted = estimate(model, "llc", key=jax.random.key(11), exact=False,
+                       hooks=EstimateHooks(make_posterior=doubled), **STAT_RUN)
     error, tolerance = llc_error_in_tolerance(planted, exact_lambda_t, finite_n_bound)
     assert error > tolerance, (planted.estimate, planted.std_error, exact_lambda_t)
 
@@ -262,7 +276,7 @@ SPREAD_KEYS = tuple(200 + seed for seed in range(4))
 
 @pytest.mark.slow
 @pytest.mark.parametrize("num_draws, thinning, should_pass",
-                         [(_estimate.DEFAULT_NUM_DRAWS, _estimate.DEFAULT_THINNING, True), (1000, 10, False)])
+                         [(DEFAULT_NUM_DRAWS, DEFAULT_THINNING, True), (1000, 10, False)])
 def test_the_default_run_lets_the_chains_spread_along_the_singular_set(num_draws, thinning, should_pass):
     # w1 w2⁴ at the defaults (n = 10⁶, t = 1000). The chains start at w* = 0 and must spread along
     # the axes, which only the prior confines (relaxation time 1 in Langevin time, ~1/ε steps);
@@ -272,7 +286,7 @@ def test_the_default_run_lets_the_chains_spread_along_the_singular_set(num_draws
     # before the step-size refinement: −23, −10, −17, −19 %).
     model = toy_models.get("normal_crossing", **STAT_MODEL)
     keys = [jax.random.key(seed) for seed in SPREAD_KEYS]
-    results = _estimate.estimate_many(model, "llc", keys=keys, num_draws=num_draws, thinning=thinning, exact=False)
+    results = estimate_many(model, "llc", keys=keys, num_draws=num_draws, thinning=thinning, exact=False)
     relative_errors, relative_variances = [], []
     for key, result in zip(keys, results):
         data = model.sample_data(jax.random.split(key)[0], result.n)  # the data `estimate` drew
@@ -294,27 +308,26 @@ def test_diagnostics_report_the_langevin_time_and_warn_when_it_is_short():
     for result, step_size in ((short, 1e-4), (long, 2e-3)):
         diagnostics = result.diagnostics
         assert diagnostics["langevin_time"] == pytest.approx(diagnostics["num_steps"] * step_size)
-    assert short.diagnostics["langevin_time"] < _estimate.MIN_LANGEVIN_TIME <= long.diagnostics["langevin_time"]
+    assert short.diagnostics["langevin_time"] < MIN_LANGEVIN_TIME <= long.diagnostics["langevin_time"]
     assert any("Langevin time" in warning for warning in short.diagnostics["warnings"])
     assert not any("Langevin time" in warning for warning in long.diagnostics["warnings"])
 
 
-def test_a_run_whose_own_draws_predict_too_much_bias_is_continued_at_a_smaller_step_size(monkeypatch):
+def test_a_run_whose_own_draws_predict_too_much_bias_is_continued_at_a_smaller_step_size():
     # The pilot measures E|ĝ|² near w*; where the chains go the gradient can be larger (rrr). The
     # planted miscalibration: a pilot that sees a tenth of E|ĝ|², so ε comes out ~10× too large
     # (measured: predicted bias 20 %, λ̂ 24 % high). The run's own draws must catch it and the
     # continued run must match the exact λ(t) of the sampled posterior (population: exp(−tK) φ,
     # no data-set fluctuation) within 3 se + the refinement's bias bound 1.5 × 2 %.
-    real_pilot = _estimate.pilot_gradient_statistics_jobs
-
     def underestimating_pilot(*args, **kwargs):
-        return [s._replace(mean_squared_gradient=s.mean_squared_gradient / 10) for s in real_pilot(*args, **kwargs)]
+        return [s._replace(mean_squared_gradient=s.mean_squared_gradient / 10)
+                for s in pilot_gradient_statistics_jobs(*args, **kwargs)]
 
-    monkeypatch.setattr(_estimate, "pilot_gradient_statistics_jobs", underestimating_pilot)
     model = toy_models.get("regular", d=1)
     exact = toy_models.finite_temperature_rlct(model, 1000.0)
-    run = dict(key=jax.random.key(3), population=True, num_chains=8, num_draws=1000, thinning=10, exact=False)
-    bias_bound = _estimate.REFINE_BIAS_FACTOR * _estimate.DEFAULT_BIAS_TOLERANCE
+    run = dict(key=jax.random.key(3), population=True, num_chains=8, num_draws=1000, thinning=10, exact=False,
+               hooks=EstimateHooks(pilot_gradient_statistics=underestimating_pilot))
+    bias_bound = REFINE_BIAS_FACTOR * DEFAULT_BIAS_TOLERANCE
 
     refined = estimate(model, **run)
     diagnostics = refined.diagnostics
@@ -326,8 +339,7 @@ def test_a_run_whose_own_draws_predict_too_much_bias_is_continued_at_a_smaller_s
                                                                                       + earlier["step_size"]))
     assert abs(refined.estimate - exact) < 3 * refined.std_error + bias_bound * exact, (refined.estimate, exact)
 
-    monkeypatch.setattr(_estimate, "MAX_STEP_SIZE_REFINEMENTS", 0)  # the planted bug: no refinement
-    unrefined = estimate(model, **run)
+    unrefined = estimate(model, **run, max_step_size_refinements=0)  # the planted bug: no refinement
     assert unrefined.estimate == pytest.approx(earlier["llc"], rel=1e-6)  # the refined run continued this one
     assert abs(unrefined.estimate - exact) > 3 * unrefined.std_error + bias_bound * exact
     assert "lower the step size" in " ".join(unrefined.diagnostics["reasons"])
@@ -377,7 +389,7 @@ def test_rlct_reports_the_sweep_and_the_fitted_multiplicity():
     refit = lambda values: estimators.fit_rlct_multiplicity(diagnostics["nbetas"], values, errors,
                                                             second_order=True).averaged_rlct
     assert result.systematic_error == pytest.approx(
-        _estimate._fit_systematic_error(refit, [p["llc"] for p in per_temperature], biases))
+        fit_systematic_error(refit, [p["llc"] for p in per_temperature], biases))
     assert result.interval[1] - result.estimate == pytest.approx(1.96 * result.std_error + result.systematic_error)
     json.dumps(result.to_json(), allow_nan=False)
 
@@ -385,8 +397,8 @@ def test_rlct_reports_the_sweep_and_the_fitted_multiplicity():
 def test_a_fit_carries_each_temperatures_bias_through_in_absolute_value():
     # λ̂ = 2 λ̂(t₁) − λ̂(t₂) (a two-point linear extrapolation): shifts 2 s₁ and s₂, added.
     extrapolate = lambda values: 2 * values[0] - values[1]
-    assert _estimate._fit_systematic_error(extrapolate, [0.4, 0.3], [0.01, 0.02]) == pytest.approx(0.04)
-    assert _estimate._fit_systematic_error(extrapolate, [0.4, 0.3], [0.0, 0.0]) == 0.0
+    assert fit_systematic_error(extrapolate, [0.4, 0.3], [0.01, 0.02]) == pytest.approx(0.04)
+    assert fit_systematic_error(extrapolate, [0.4, 0.3], [0.0, 0.0]) == 0.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -417,7 +429,7 @@ def ti_error_in_tolerance(result: EstimateResult, exact_gap: float) -> tuple[flo
 
 
 @pytest.mark.slow
-def test_ti_matches_the_closed_form_evidence_and_a_planted_bug_fails(monkeypatch):
+def test_ti_matches_the_closed_form_evidence_and_a_planted_bug_fails():
     model = toy_models.get("regular", d=1)
     key = jax.random.key(21)
     result = estimate(model, "ti", key=key, **TI_RUN)
@@ -429,10 +441,8 @@ def test_ti_matches_the_closed_form_evidence_and_a_planted_bug_fails(monkeypatch
     assert error < tolerance, (diagnostics["free_energy_minus_n_loss"], result.std_error, exact_gap)
     assert tolerance < 0.25 * exact_gap  # tight enough to mean something
     # Planted bug: every rung samples at 2nβ while the integral uses nβ.
-    real_posterior = _estimate.TemperedPosterior
-    monkeypatch.setattr(_estimate, "TemperedPosterior",
-                        lambda **kwargs: real_posterior(**{**kwargs, "nbeta": 2 * kwargs["nbeta"]}))
-    planted = estimate(model, "ti", key=key, exact=False, **TI_RUN)
+    doubled = EstimateHooks(make_posterior=lambda **kwargs: TemperedPosterior(**{**kwargs, "nbeta": 2 * kwargs["nbeta"]}))
+    planted = estimate(model, "ti", key=key, exact=False, hooks=doubled, **TI_RUN)
     error, tolerance = ti_error_in_tolerance(planted, exact_gap)
     assert error > tolerance, (planted.diagnostics["free_energy_minus_n_loss"], exact_gap)
 
@@ -446,7 +456,7 @@ def fluctuation_within_tolerance(result: EstimateResult, truth: float) -> bool:
 
 
 @pytest.mark.slow
-def test_waic_singular_fluctuation_of_a_regular_model_is_half_the_dimension(monkeypatch):
+def test_waic_singular_fluctuation_of_a_regular_model_is_half_the_dimension():
     # For a regular model at β = 1, ν = d/2 (Watanabe 2010).
     d, n = 2, 5000
     model, key = toy_models.get("regular", d=d), jax.random.key(8)
@@ -458,28 +468,20 @@ def test_waic_singular_fluctuation_of_a_regular_model_is_half_the_dimension(monk
     assert result.estimate == pytest.approx(diagnostics["training_loss"] + diagnostics["functional_variance"] / n)
     json.dumps(result.to_json(), allow_nan=False)
     # Planted bug: the posterior sampled at 2nβ (half the spread) must fail the same check.
-    real_posterior = _estimate.TemperedPosterior
-    monkeypatch.setattr(_estimate, "TemperedPosterior",
-                        lambda **kwargs: real_posterior(**{**kwargs, "nbeta": 2 * kwargs["nbeta"]}))
-    planted = estimate(model, "waic", key=key, n=n, num_chains=4, num_draws=800, exact=False)
+    doubled = EstimateHooks(make_posterior=lambda **kwargs: TemperedPosterior(**{**kwargs, "nbeta": 2 * kwargs["nbeta"]}))
+    planted = estimate(model, "waic", key=key, n=n, num_chains=4, num_draws=800, exact=False, hooks=doubled)
     assert not fluctuation_within_tolerance(planted, d / 2), planted.diagnostics["singular_fluctuation"]
 
 
-def sampled_in_model_coordinates(model, localization):
-    """`_estimate._sampled_model` without the prior's sampling coordinates: SGLD in w itself."""
-    return model
-
-
-def test_a_heavy_tailed_gradient_marks_the_result_unreliable(monkeypatch):
+def test_a_heavy_tailed_gradient_marks_the_result_unreliable():
     """Prior |w1 w2| e^{−|w|²/2} on w1²w2², sampled in w (not in the prior's sampling coordinates):
     E|∇log φ|² = ∫ 1/w² |w| dw is infinite, so the predicted SGLD bias is meaningless (this run's
     λ̂ is far above the exact λ(t) = 0.858); a Gaussian-prior regular model with the same settings
     is not flagged. The check is a screen, not a test with a rate: over all draws it measured 0.32,
     0.04 and 0.48 on seeds 0–2 of the heavy model (seed 1 missed) against at most 0.05 on 7 runs of
     two light-tailed models (`MAX_GRADIENT_SHARE`)."""
-    monkeypatch.setattr(_estimate, "_sampled_model", sampled_in_model_coordinates)
     heavy = estimate(toy_models.get("normal_crossing", powers=(1, 1), prior_powers=(1, 1)), "llc",
-                     key=jax.random.key(0), exact=False)
+                     key=jax.random.key(0), exact=False, sampling_coordinates=False)
     assert heavy.diagnostics["largest_gradient_share"] > 0.25
     assert any("heavy-tailed gradient" in reason for reason in heavy.diagnostics["reasons"])
     assert heavy.diagnostics["step_size_refinements"] == []  # a prediction it cannot trust is not acted on
@@ -488,7 +490,7 @@ def test_a_heavy_tailed_gradient_marks_the_result_unreliable(monkeypatch):
     assert not any("heavy-tailed" in reason for reason in light.diagnostics["reasons"])
 
 
-def test_a_power_prior_with_h_1_is_sampled_where_its_score_is_bounded(monkeypatch):
+def test_a_power_prior_with_h_1_is_sampled_where_its_score_is_bounded():
     """w1³w2 with prior |w1 w2| e^{−|w|²/2} (λ = 1/3). In w the prior's score h/w has E|h/w|² = ∞:
     the run is marked unreliable (heavy-tailed gradient; before the coordinates `make accuracy`
     read 0.281 against λ_n(1000) = 0.318 there, unflagged). In u = sign(w) w²
@@ -501,10 +503,9 @@ def test_a_power_prior_with_h_1_is_sampled_where_its_score_is_bounded(monkeypatc
     assert not result.unreliable, result.diagnostics["reasons"]
     data = model.sample_data(jax.random.split(key)[0], result.n)  # the data `estimate` drew
     exact = toy_models.empirical_finite_temperature_rlct(model, data, result.nbeta)
-    tolerance = 3 * result.std_error + _estimate.REFINE_BIAS_FACTOR * _estimate.DEFAULT_BIAS_TOLERANCE * exact
+    tolerance = 3 * result.std_error + REFINE_BIAS_FACTOR * DEFAULT_BIAS_TOLERANCE * exact
     assert abs(result.estimate - exact) < tolerance, (result.estimate, result.std_error, exact)
-    monkeypatch.setattr(_estimate, "_sampled_model", sampled_in_model_coordinates)
-    planted = estimate(model, "llc", key=key, exact=False)
+    planted = estimate(model, "llc", key=key, exact=False, sampling_coordinates=False)
     assert planted.diagnostics["sampling_coordinates"] is None
     assert any("heavy-tailed gradient" in reason for reason in planted.diagnostics["reasons"])
 
@@ -514,7 +515,7 @@ def test_kept_traces_come_back_in_model_coordinates():
     sampled = model.in_sampling_coordinates()
     u = np.asarray([[0.25, -0.04], [-1.0, 0.0]], np.float32)
     trace = Trace(*([None] * len(Trace._fields)))._replace(final_positions=u)
-    (label, mapped), = _estimate._in_model_coordinates(model, sampled, [("nbeta=1000", trace)])
+    (label, mapped), = in_model_coordinates(model, sampled, [("nbeta=1000", trace)])
     assert label == "nbeta=1000" and mapped.positions is None
     np.testing.assert_allclose(mapped.final_positions, [[0.5, -0.2], [-1.0, 0.0]], rtol=1e-6)
 
@@ -533,7 +534,7 @@ def many_keys():
 
 def test_estimate_many_unpacked_is_estimate_per_key(many_keys):
     model = toy_models.get("normal_crossing", powers=(1, 2))
-    many = _estimate.estimate_many(model, keys=many_keys, pack=False, **MANY)
+    many = estimate_many(model, keys=many_keys, pack=False, **MANY)
     for key, result in zip(many_keys, many):
         alone = estimate(model, key=key, **MANY)
         assert (result.estimate, result.std_error) == (alone.estimate, alone.std_error)
@@ -547,7 +548,7 @@ def test_estimate_many_packed_is_estimate_per_key_up_to_rounding(many_keys):
     bound is 0.01 se, not equality; a bug mixing up the jobs' data or keys gives independent
     estimates, about 1 se apart (planted: the jobs' sampling keys reversed fails this test)."""
     model = toy_models.get("normal_crossing", powers=(1, 2))
-    packed = _estimate.estimate_many(model, keys=many_keys, pack=True, **MANY)
+    packed = estimate_many(model, keys=many_keys, pack=True, **MANY)
     for key, result in zip(many_keys, packed):
         alone = estimate(model, key=key, **MANY)
         assert result.diagnostics["packed_jobs"] == 3
@@ -559,29 +560,29 @@ def test_estimate_many_packed_is_estimate_per_key_up_to_rounding(many_keys):
 def test_estimate_many_refuses_bad_keys_and_settings(many_keys):
     model = toy_models.get("normal_crossing", powers=(1, 2))
     with pytest.raises(ValueError, match="keys is empty"):
-        _estimate.estimate_many(model, keys=[])
+        estimate_many(model, keys=[])
     with pytest.raises(ValueError, match="sequence of PRNG keys"):
-        _estimate.estimate_many(model, keys=jax.random.key(0))
+        estimate_many(model, keys=jax.random.key(0))
     with pytest.raises(ValueError, match=r"keys\[1\] must be a PRNG key"):
-        _estimate.estimate_many(model, keys=[many_keys[0], 3])
+        estimate_many(model, keys=[many_keys[0], 3])
     with pytest.raises(ValueError, match="num_chains must be an integer"):
-        _estimate.estimate_many(model, keys=many_keys, num_chains=0)
+        estimate_many(model, keys=many_keys, num_chains=0)
     with pytest.raises(TypeError, match="num_chain"):
-        _estimate.estimate_many(model, keys=many_keys, num_chain=2)
+        estimate_many(model, keys=many_keys, num_chain=2)
 
 
 def test_the_heavy_tail_screen_counts_a_fixed_number_of_draws_per_chain():
     # max |ĝ|² / Σ|ĝ|² falls as draws are added, so MAX_GRADIENT_SHARE holds for a fixed count: at
     # 4000 draws per chain the screen sees every 4th (the steps 1000 draws at thinning 40 recorded).
     # Measured: over all 4000 draws it missed both heavy-tailed cases of the tests above.
-    draws = 4 * _estimate.GRADIENT_SHARE_DRAWS_PER_CHAIN
+    draws = 4 * GRADIENT_SHARE_DRAWS_PER_CHAIN
     squared = np.ones((4, draws))
     squared[0, 3] = 3000.0  # a screened draw
     trace = Trace(*([None] * len(Trace._fields)))._replace(
         info={"grad_squared_norm": squared}, loss=np.zeros((4, draws)), loss_at_center=np.zeros((4, draws)), nbeta=1.0)
-    statistics = _estimate._drawn_gradient_statistics(trace)
-    assert statistics.num_points == 4 * _estimate.GRADIENT_SHARE_DRAWS_PER_CHAIN
+    statistics = drawn_gradient_statistics(trace)
+    assert statistics.num_points == 4 * GRADIENT_SHARE_DRAWS_PER_CHAIN
     assert statistics.largest_share == pytest.approx(3000.0 / (3000.0 + 3999.0))
     assert statistics.mean_squared_gradient == pytest.approx((3000.0 + 4 * draws - 1) / (4 * draws))  # every draw
     squared[0, 3], squared[0, 2] = 1.0, 3000.0  # the same spike on a draw the screen skips
-    assert _estimate._drawn_gradient_statistics(trace).largest_share == pytest.approx(1.0 / 4000.0)
+    assert drawn_gradient_statistics(trace).largest_share == pytest.approx(1.0 / 4000.0)

@@ -2,8 +2,6 @@
 
 import numpy as np
 import pytest
-
-from estimators import free_energy_ti, rlct_from_free_energies, temperature_ladder
 from test_estimators_exact import (
     NORMAL_CROSSING_SHIFT,
     Z_TOLERANCE,
@@ -12,6 +10,8 @@ from test_estimators_exact import (
     quartic_free_energy,
     quartic_mean,
 )
+
+from estimators import free_energy_ti, rlct_from_free_energies, temperature_ladder
 
 N = 1000
 

@@ -5,10 +5,6 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import stats
-
-import toy_models
-from estimators import llc, wbic
-from slt._posterior import watanabe_beta
 from test_estimators_exact import (
     Z_TOLERANCE,
     normal_crossing_draws,
@@ -17,6 +13,10 @@ from test_estimators_exact import (
     quartic_draws,
     quartic_mean,
 )
+
+import toy_models
+from estimators import llc, wbic
+from slt.samplers import watanabe_beta
 
 
 def ar1_gamma_trace(rng, num_chains, num_draws, correlation, shape):

@@ -4,10 +4,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import toy_models
-from estimators import fit_rlct_multiplicity, llc
-from slt._posterior import watanabe_beta
 from test_estimators_exact import (
     NORMAL_CROSSING_SHIFT,
     Z_TOLERANCE,
@@ -16,6 +12,10 @@ from test_estimators_exact import (
     normal_crossing_mean,
     quartic_mean,
 )
+
+import toy_models
+from estimators import fit_rlct_multiplicity, llc
+from slt.samplers import watanabe_beta
 
 NBETAS = np.logspace(2, 6, 9)  # t = nβ from 1e2 to 1e6
 STD_ERROR = 0.005  # a typical LLC error bar; the fit's tolerances scale with it

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from test_estimators_exact import Z_TOLERANCE, normal_crossing_draws, normal_crossing_loss, normal_crossing_mean
 
 from estimators import reweighted_mean, rlct_from_reweighting, rlct_from_temperatures, rlct_from_variance
 from estimators._fit import weighted_least_squares
-from slt._posterior import watanabe_beta
-from test_estimators_exact import Z_TOLERANCE, normal_crossing_draws, normal_crossing_loss, normal_crossing_mean
+from slt.samplers import watanabe_beta
 
 N = 1000
 

@@ -8,9 +8,9 @@ K = w1² w2² → V = P(|w1 w2| < √ε) = √ε (1 + ½ log(1/ε)) (λ = 1/2, m
 
 import numpy as np
 import pytest
+from test_estimators_exact import Z_TOLERANCE
 
 from estimators import rlct_from_loss_samples, rlct_from_volume, volume_from_losses
-from test_estimators_exact import Z_TOLERANCE
 
 CASES = {
     "regular": (lambda w: w[:, 0] ** 2 + w[:, 1] ** 2, 1.0, np.geomspace(1e-2, 0.5, 7)),

@@ -14,9 +14,9 @@ E[n(WAIC − S_n)] = E[n G_n] + O(1/n), with S_n = −(1/n) Σ log q(x_i) the em
 
 import numpy as np
 import pytest
+from test_estimators_exact import Z_TOLERANCE
 
 from estimators import waic
-from test_estimators_exact import Z_TOLERANCE
 
 D = 2
 N = 200

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from slt import experiments
-from slt._cli import main
+from slt.cli import main
 from slt.experiments._bayesian_sampler import boolean_inputs, function_codes
 
 ROOT = Path(__file__).resolve().parent.parent

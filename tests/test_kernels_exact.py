@@ -19,9 +19,16 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from slt._kernel import mala_log_acceptance
-from slt._kernels_exact import hmc, mala, numpyro_nuts_reference, nuts, window_adaptation
-from slt._posterior import TemperedPosterior, langevin_step
+from slt.samplers import (
+    TemperedPosterior,
+    hmc,
+    langevin_step,
+    mala,
+    mala_log_acceptance,
+    numpyro_nuts_reference,
+    nuts,
+    window_adaptation,
+)
 from toy_models import GaussianPrior
 
 NUM_DATA = 20
@@ -165,7 +172,7 @@ def test_numpyro_reference_matches_the_analytic_posterior():
 
 
 def test_mala_acceptance_equals_the_reference_formula(x64):
-    """MALA's cached-gradient acceptance equals `slt._kernel.mala_log_acceptance` recomputed."""
+    """MALA's cached-gradient acceptance equals `slt.samplers.mala_log_acceptance` recomputed."""
     posterior = conjugate_posterior(fixed_data())
     algorithm = mala(posterior, 0.05)
     state = algorithm.init(jnp.asarray([0.3]))

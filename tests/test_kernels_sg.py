@@ -21,9 +21,17 @@ import scipy.optimize
 import scipy.stats
 
 import toy_models
-from slt._kernel import SamplingAlgorithm, check_step_size, sgld
-from slt._kernels_sg import rmsprop_sgld, sghmc, sgnht
-from slt._posterior import TemperedPosterior, langevin_step, watanabe_beta
+from slt.samplers import (
+    SamplingAlgorithm,
+    TemperedPosterior,
+    check_step_size,
+    langevin_step,
+    rmsprop_sgld,
+    sghmc,
+    sgld,
+    sgnht,
+    watanabe_beta,
+)
 
 Z = 3.0  # tolerance in MCSEs
 NUM_BATCHES = 10

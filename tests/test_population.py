@@ -9,8 +9,8 @@ import pytest
 
 import toy_models
 from slt import make_sampler
-from slt._estimate import estimate
-from slt._posterior import TemperedPosterior
+from slt.estimate import estimate
+from slt.samplers import TemperedPosterior
 
 STEP_SIZE_BIAS = 0.05  # the calibrated SGLD bias target is 2 %; the slow test allows 5 %, as test_estimate does
 
@@ -76,7 +76,7 @@ def test_population_posterior_survives_jit_and_vmap_and_refuses_full_batch_kerne
 @pytest.mark.parametrize("settings, match", [
     (dict(method="wbic"), "llc and rlct"),
     (dict(method="llc", batch_size=None), "batch_size"),
-    (dict(method="llc", population=1), "True or False"),
+    (dict(method="llc", population=1), "true or false"),
 ])
 def test_population_estimate_rejects_what_it_cannot_do(settings, match):
     settings = {**settings}
@@ -130,7 +130,7 @@ def test_cli_population_flag_reaches_the_estimate():
     import io
     import json
 
-    from slt._cli import main
+    from slt.cli import main
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

@@ -4,15 +4,13 @@ import json
 import os
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 import xarray
 
 import toy_models
-from slt._driver import make_sampler, sample
-from slt._posterior import TemperedPosterior
-from slt._trace import from_datatree, load_trace, package_versions, save_trace, to_datatree
+from slt.run import from_datatree, load_trace, package_versions, sample, save_trace, to_datatree
+from slt.samplers import TemperedPosterior, make_sampler
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +82,7 @@ def test_netcdf_round_trip_keeps_arrays_metadata_and_attributes(rrr_trace, tmp_p
 
 
 def test_bare_array_positions_and_a_bare_kernel_round_trip(tmp_path):
-    from slt._kernel import sgld
+    from slt.samplers import sgld
 
     model = toy_models.get("normal_crossing", powers=(1, 2))
     data = model.sample_data(jax.random.key(1), 50)

@@ -4,10 +4,10 @@ Every family is Gaussian regression y = f(w, x) + N(0, σ² I) with σ = 1 and x
 population loss is K(w) = E_x ||f(w, x) − f(w*, x)||² / (2σ²).
 """
 
+from collections.abc import Callable
 from fractions import Fraction
 from functools import reduce
 from math import log, pi
-from typing import Callable
 
 import jax
 import jax.numpy as jnp

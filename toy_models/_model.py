@@ -1,11 +1,12 @@
 """The frozen `ToyModel`: a likelihood in JAX with its data sampler, prior, true point and known λ."""
 
 import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from math import lgamma, log, pi
 from types import MappingProxyType
-from typing import Any, Callable, Mapping, NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp

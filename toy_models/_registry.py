@@ -2,7 +2,7 @@
 
 import functools
 import inspect
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 import jax
 

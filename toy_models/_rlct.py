@@ -4,9 +4,10 @@ Every formula here is exact rational arithmetic on `fractions.Fraction`, so a re
 known truth is data that tests can compare with equality, not with a tolerance.
 """
 
+from collections.abc import Sequence
 from fractions import Fraction
 from math import isqrt
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 
 class LearningCoefficient(NamedTuple):

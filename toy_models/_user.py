@@ -1,7 +1,8 @@
 """Adapter for a user's own model: a JAX loss of a parameter pytree, its data and a point w*."""
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp

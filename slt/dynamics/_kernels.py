@@ -33,8 +33,7 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray, PyTree
 
 import toy_models
 
-from slt._kernel import SamplingAlgorithm, all_finite, check_batch_size, check_step_size
-from slt._posterior import Params, langevin_step
+from slt.samplers import Params, SamplingAlgorithm, all_finite, check_batch_size, check_step_size, langevin_step
 from slt.dynamics._potentials import Potential, reflect_into_box
 
 

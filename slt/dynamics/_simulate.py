@@ -6,8 +6,8 @@ import jax
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
-from slt._driver import sample
-from slt._kernel import SamplingAlgorithm
+from slt.run import sample
+from slt.samplers import SamplingAlgorithm
 
 
 class Trajectories(NamedTuple):

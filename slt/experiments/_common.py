@@ -15,8 +15,8 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray, PyTree
 
 import estimators
-from slt._driver import make_sampler, sample
-from slt._posterior import TemperedPosterior
+from slt.run import sample
+from slt.samplers import TemperedPosterior, make_sampler
 
 ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu}
 

@@ -1,6 +1,6 @@
 """JAX's persistent compilation cache for the workbench's command line, scripts and notebooks.
 
-The samplers compile once per model structure (`slt._driver`); the persistent cache keeps those
+The samplers compile once per model structure (`slt.run._driver`); the persistent cache keeps those
 executables on disk, so a second `slt estimate` (or `make bench`, `make figures`) of the same
 kind of model on the same machine loads them instead of compiling (normal crossing `llc`:
 about 5 s of its 8 s are compilation when cold). The cached executable is the one XLA would

@@ -14,9 +14,9 @@ Conventions, written once:
   Use `langevin_step` rather than writing the update again.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from math import log
-from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -79,7 +79,7 @@ class TemperedPosterior:
     A posterior is a JAX pytree: `data`, `nbeta`, `center` and `localization` are its leaves,
     and `loss_fn`, `prior` and whether γ is nonzero are static. Passed as an argument to a
     jitted function it is traced, so one compiled sampler serves every data set, temperature
-    and centre of the same shapes (`slt._driver` relies on this to compile once per model).
+    and centre of the same shapes (`slt.run._driver` relies on this to compile once per model).
     """
 
     loss_fn: Callable[[Params, PyTree], Float[Array, ""]] = field(repr=False)

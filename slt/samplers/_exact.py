@@ -4,7 +4,7 @@ All kernels target the `TemperedPosterior` on the whole data set,
 
     log p(w) = −U(w) + const,   U(w) = nβ L_n(w) + (γ/2)||w − w*||² − log φ(w),
 
-and follow the contract of `slt._kernel`: `init(position) -> state`,
+and follow the contract of `slt.samplers._kernel`: `init(position) -> state`,
 `step(key, state) -> (state, info)`, with `info.loss` = L_n at the position that entered the
 step (cached in the state, so no extra pass), `info.loss_at_center` = L_n(w*), `info.is_finite`,
 and `info.acceptance_rate`.
@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from slt._kernel import SamplingAlgorithm, all_finite, check_step_size
-from slt._posterior import Params, TemperedPosterior, langevin_step, squared_distance
+from slt.samplers._kernel import SamplingAlgorithm, all_finite, check_step_size
+from slt.samplers._posterior import Params, TemperedPosterior, langevin_step, squared_distance
 
 tree_map = jax.tree_util.tree_map
 

@@ -1,7 +1,7 @@
 """`slt batch SPEC --out DIR [--executor local|ray] [--resume] [--ray-address ADDR] [--dry-run]`:
-a sweep of `slt.estimate` jobs from a TOML spec (`slt._batch`)."""
+a sweep of `slt.estimate` jobs from a TOML spec (`slt.batch._batch`)."""
 
-from slt._batch import DEFAULT_PACK_SIZE, DEFAULT_RAY_CHUNK_SIZE, EXECUTORS, TABLE_NAME, load_spec, run_batch
+from slt.batch import DEFAULT_PACK_SIZE, DEFAULT_RAY_CHUNK_SIZE, EXECUTORS, TABLE_NAME, load_spec, run_batch
 
 
 def register(subparsers) -> None:
@@ -13,7 +13,7 @@ def register(subparsers) -> None:
             "run each as one slt.estimate call, and write OUT/jobs/<id>.json per job (id = hash of the resolved "
             f"config and seed) and OUT/{TABLE_NAME}. A job's result depends only on its config and seed, so a "
             "resumed run equals an uninterrupted one and the Ray executor equals the local one. The spec format "
-            "is documented in slt/_batch.py."
+            "is documented in slt/batch/."
         ),
     )
     parser.add_argument("spec", help="the TOML spec file")

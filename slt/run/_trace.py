@@ -15,12 +15,12 @@ Layout of the DataTree (arviz 1.x conventions, dims ``chain``, ``draw``):
   turned into lists; tuples come back as lists).
 """
 
-from functools import lru_cache
 import importlib.metadata
 import json
 import os
 import platform
 import tempfile
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import jax
@@ -57,7 +57,7 @@ class Trace(NamedTuple):
     num_devices : devices the chains were sharded over (results do not depend on it).
     config : the caller's settings (JSON-serialisable).
     versions : package versions at sampling time (`package_versions()`).
-    diagnostics : `slt._diagnostics.Diagnostics`, recomputed on load.
+    diagnostics : `slt.run.Diagnostics`, recomputed on load.
     final_positions : the chains' positions after the run's last step, leaves [chain, ...], from
         which a run can be continued (None on a loaded trace: `save_trace` does not write them).
     """
@@ -149,7 +149,7 @@ def to_datatree(trace: Trace) -> xarray.DataTree:
 def from_datatree(tree: xarray.DataTree, position_template: PyTree | None = None) -> Trace:
     """Inverse of `to_datatree`. Positions come back in the structure of `position_template`
     when given, else as a dict ``{variable name: array}`` (a bare array for ``position``)."""
-    from slt._diagnostics import diagnose
+    from slt.run._diagnostics import diagnose
 
     if tree.attrs.get("slt_trace_format") != TRACE_FORMAT:
         raise ValueError(f"not an slt trace (slt_trace_format = {tree.attrs.get('slt_trace_format')!r})")

@@ -1,12 +1,14 @@
 """`slt estimate FAMILY [--set KEY=VALUE ...] [--method llc|wbic|rlct|ti|waic] [--n N] [--chains C]
-[--draws D] [--seed S] [--json]`: a thin layer over `slt._estimate.estimate`."""
+[--draws D] [--seed S] [--json]`: a thin layer over `slt.estimate`."""
 
 import json
 
 import jax
 
 import toy_models
-from slt._estimate import DEFAULT_NUM_DATA, DEFAULT_NUM_DRAWS, DEFAULT_THINNING, METHODS, estimate
+from slt.estimate import METHODS, EstimateSettings, estimate
+
+_DEFAULTS = EstimateSettings()
 
 
 def register(subparsers) -> None:
@@ -24,12 +26,13 @@ def register(subparsers) -> None:
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                         help="a family parameter, e.g. --set powers=1,2 or --set M=5 --set H=3 --set N=5 --set r=0")
     parser.add_argument("--method", default="llc", help=f"one of: {', '.join(METHODS)} (default llc)")
-    parser.add_argument("--n", type=int, default=DEFAULT_NUM_DATA, help=f"data size n (default {DEFAULT_NUM_DATA})")
-    parser.add_argument("--chains", type=int, default=4, help="chains per temperature (default 4)")
-    parser.add_argument("--draws", type=int, default=DEFAULT_NUM_DRAWS,
-                        help=f"recorded draws per chain (default {DEFAULT_NUM_DRAWS})")
-    parser.add_argument("--thinning", type=int, default=DEFAULT_THINNING,
-                        help=f"SGLD steps per recorded draw (default {DEFAULT_THINNING})")
+    parser.add_argument("--n", type=int, default=_DEFAULTS.n, help=f"data size n (default {_DEFAULTS.n})")
+    parser.add_argument("--chains", type=int, default=_DEFAULTS.num_chains,
+                        help=f"chains per temperature (default {_DEFAULTS.num_chains})")
+    parser.add_argument("--draws", type=int, default=_DEFAULTS.num_draws,
+                        help=f"recorded draws per chain (default {_DEFAULTS.num_draws})")
+    parser.add_argument("--thinning", type=int, default=_DEFAULTS.thinning,
+                        help=f"SGLD steps per recorded draw (default {_DEFAULTS.thinning})")
     parser.add_argument("--seed", type=int, default=0, help="PRNG seed (default 0)")
     parser.add_argument("--population", action="store_true",
                         help="llc and rlct: sample the population posterior exp(−t K) with fresh minibatches "
@@ -43,8 +46,9 @@ def run(args) -> int:
         raise ValueError(f"unknown model family {args.family!r}; known families: {', '.join(toy_models.names())}")
     params = toy_models.parse_assignments(args.family, args.assignments)
     model = toy_models.get(args.family, **params)
-    result = estimate(model, args.method, key=jax.random.key(args.seed), n=args.n, num_chains=args.chains,
-                      num_draws=args.draws, thinning=args.thinning, population=args.population)
+    settings = EstimateSettings(method=args.method, n=args.n, num_chains=args.chains, num_draws=args.draws,
+                                thinning=args.thinning, population=args.population)
+    result = estimate(model, args.method, key=jax.random.key(args.seed), settings=settings)
     if args.json:
         print(json.dumps({**result.to_json(), "seed": args.seed}, allow_nan=False))
     else:

@@ -1,6 +1,6 @@
 """Stochastic-gradient samplers beyond plain SGLD: RMSProp-preconditioned SGLD, SGHMC, SGNHT.
 
-Every kernel here has the contract of `slt._kernel` (`init(position) -> state`,
+Every kernel here has the contract of `slt.samplers._kernel` (`init(position) -> state`,
 `step(key, state) -> (state, info)`, info with `loss`, `loss_at_center`, `is_finite`) and
 targets the `TemperedPosterior`
 
@@ -11,7 +11,7 @@ with the gradient estimate on a minibatch b of `batch_size` indices drawn with r
 
     ĝ(w) = ∇log p̂(w) = −nβ ∇L_b(w) − γ (w − w*) + ∇log φ(w).
 
-Step-size convention. All three reuse the one Langevin increment of `slt._posterior`,
+Step-size convention. All three reuse the one Langevin increment of `slt.samplers._posterior`,
 
     Δ(g, ε) = ε g + √(2ε) ξ,  ξ ~ N(0, I)   (`langevin_step` from 0),
 
@@ -29,8 +29,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from slt._kernel import SamplingAlgorithm, all_finite, check_batch_size, check_step_size
-from slt._posterior import Params, TemperedPosterior, langevin_step
+from slt.samplers._kernel import SamplingAlgorithm, all_finite, check_batch_size, check_step_size
+from slt.samplers._posterior import Params, TemperedPosterior, langevin_step
 
 tree_map = jax.tree_util.tree_map
 

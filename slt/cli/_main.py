@@ -4,10 +4,10 @@ import argparse
 import os
 import sys
 
-from slt._compilation_cache import enable_compilation_cache
-from slt import _command_batch, _command_demo, _command_dynamics, _command_estimate, _command_experiment, _command_models
+from slt.cli import _batch, _demo, _dynamics, _estimate, _experiment, _models
+from slt.run._compilation_cache import enable_compilation_cache
 
-_COMMANDS = (_command_models, _command_demo, _command_dynamics, _command_estimate, _command_batch, _command_experiment)
+_COMMANDS = (_models, _demo, _dynamics, _estimate, _batch, _experiment)
 
 
 def build_parser() -> argparse.ArgumentParser:

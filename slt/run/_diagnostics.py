@@ -1,7 +1,8 @@
 """Diagnostics computed on every run: step-size health, escape from w*, and mixing of the loss.
 
 `diagnose(trace)` returns a `Diagnostics` NamedTuple; its `warnings` is a tuple of plain
-sentences (empty when nothing looks wrong). Nothing is printed or raised: the caller decides.
+sentences (empty when nothing looks wrong) and `warning_codes` the `DiagnosticCode` of each, which
+is what callers match on. Nothing is printed or raised: the caller decides.
 
 Rules
 -----
@@ -36,13 +37,23 @@ R-hat and ESS
 """
 
 import warnings
+from enum import StrEnum
 from typing import NamedTuple
 
 import numpy as np
-from scipy.ndimage import median_filter
 from jaxtyping import Float
+from scipy.ndimage import median_filter
 
 _PHI_INV_3_4 = 0.6744897501960817
+
+
+class DiagnosticCode(StrEnum):
+    """What a `Diagnostics` warning is about (one per rule of the module docstring)."""
+
+    LOW_MALA_ACCEPTANCE = "low_mala_acceptance"
+    ESCAPED = "escaped"  # loss below the loss at w*: w* is not a minimum or the chain left its basin
+    HIGH_RHAT = "high_rhat"
+    LOW_ESS = "low_ess"
 
 
 class Diagnostics(NamedTuple):
@@ -58,6 +69,7 @@ class Diagnostics(NamedTuple):
     ess_bulk: float
     ess_tail: float
     warnings: tuple[str, ...]
+    warning_codes: tuple[DiagnosticCode, ...] = ()  # the code of each warning, in the same order
 
 
 def loss_gap_noise_scale(
@@ -113,7 +125,7 @@ def diagnose(
     """Diagnostics of a `Trace` (see the module docstring for each rule and its threshold)."""
     import arviz_stats
 
-    messages = []
+    messages, codes = [], []
     acceptance = trace.info.get("mala_acceptance")
     acceptance_mean = acceptance_per_chain = None
     if acceptance is not None and np.any(np.isfinite(acceptance)):
@@ -124,6 +136,7 @@ def diagnose(
                 f"mean MALA acceptance of the SGLD step is {acceptance_mean:.3f} < {min_mala_acceptance}: "
                 "the step size is too large"
             )
+            codes.append(DiagnosticCode.LOW_MALA_ACCEPTANCE)
 
     fraction = fraction_per_chain = gap_mean = noise_scale = None
     if trace.loss is not None and trace.loss_at_center is not None:
@@ -145,6 +158,7 @@ def diagnose(
                 f"at w* by more than {noise_multiple:g} × minibatch noise (allowed {max_fraction_below}), "
                 f"mean loss − loss at w* {np.round(gap_mean[escaped], 6).tolist()}"
             )
+            codes.append(DiagnosticCode.ESCAPED)
 
     rhat = ess_bulk = ess_tail = float("nan")
     if trace.loss is not None:
@@ -156,10 +170,12 @@ def diagnose(
         ess_tail = _quietly(arviz_stats.ess, loss, method="tail", prob=(0.05, 0.95), chain_axis=0, draw_axis=1)
         if rhat > max_rhat:
             messages.append(f"R-hat of the loss is {rhat:.3f} > {max_rhat}: the chains disagree")
+            codes.append(DiagnosticCode.HIGH_RHAT)
         minimum_ess = min_ess_per_chain * num_chains
         for name, value in (("bulk", ess_bulk), ("tail", ess_tail)):
             if value < minimum_ess:
                 messages.append(f"{name} ESS of the loss is {value:.0f} < {minimum_ess:.0f} ({min_ess_per_chain:g} per chain)")
+                codes.append(DiagnosticCode.LOW_ESS)
 
     return Diagnostics(
         mala_acceptance=acceptance_mean,
@@ -172,4 +188,5 @@ def diagnose(
         ess_bulk=ess_bulk,
         ess_tail=ess_tail,
         warnings=tuple(messages),
+        warning_codes=tuple(codes),
     )

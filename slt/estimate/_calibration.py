@@ -1,22 +1,21 @@
 """Automatic SGLD step size: a MALA-acceptance stability bound, then a predicted-bias bound.
 
-The SGLD update is the module-wide Langevin step (see `slt._posterior`)
+Every pilot step is a step of the SGLD kernel `slt.samplers.sgld` (the one SGLD transition)
 
     w ← w + ε ∇log p̂(w) + √(2ε) ξ,
 
-and its health check is the Metropolis–Hastings acceptance probability α(ε) the same proposal
-would have under MALA on the same minibatch (`slt._kernel.mala_log_acceptance`; Furman & Lau
-2024 report 0.86–0.93 for healthy LLC runs). α falls as ε grows, so the calibration is a
+with the driver's per-step keys (`fold_in(chain key, step)`), and its health check is the Metropolis–Hastings acceptance probability α(ε) the same proposal
+would have under MALA on the same minibatch (`slt.samplers.mala_log_acceptance`; Furman & Lau 2024). α falls as ε grows, so the calibration is a
 bisection over a geometric grid ε_k = ε_0 · 2^k: each probe is one pilot of every chain at one
 ε_k (a compiled `lax.scan`, `vmap`-ed over chains, with ε a traced argument, so every probe
 reuses one executable), α is averaged over the second half of the pilot, and the search ends at
 the largest ε_k whose mean acceptance is at least `target_acceptance` with the next one failing
 (5 probes for the 16-point grid instead of all 16: a third of the pilot's cost).
 
-MALA acceptance alone is not enough: in low dimension the SGLD bias is large long before the
-acceptance drops (normal crossing w1²w2² at nβ = 1000: acceptance 0.97 gave λ̂ 38 % above the
-exact λ(t)). `step_size_bias` predicts the relative bias of the LLC from the pilot's mean squared
-minibatch gradient, and `slt._estimate` takes the smaller of the two step sizes.
+MALA acceptance alone is not enough: in low dimension the SGLD bias can be large while the
+acceptance is still high. `step_size_bias` predicts the relative bias of the LLC from the pilot's
+mean squared minibatch gradient, and `slt.estimate._runs.sgld_runs` takes the smaller of the two
+step sizes.
 
 Limitations
 -----------
@@ -25,17 +24,19 @@ posterior the pilot reached; the main run reports its own acceptance (`Diagnosti
 the number to trust. The grid has ratio 2, so the chosen ε is within a factor 2 of the target.
 """
 
+from collections.abc import Sequence
 from functools import partial
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
-from slt._driver import stack_jobs, vmap_over_jobs
-from slt._kernel import all_finite, mala_log_acceptance
-from slt._posterior import Params, TemperedPosterior, langevin_step
+from slt.run._driver import stack_jobs, vmap_over_jobs
+from slt.samplers._kernel import all_finite
+from slt.samplers._posterior import Params, TemperedPosterior
+from slt.samplers._sgld import SGLDState, sgld
 
 tree_map = jax.tree_util.tree_map
 
@@ -81,16 +82,14 @@ def _pilot_acceptance(
     """
     num_chains = jax.tree_util.tree_leaves(positions)[0].shape[0]
 
+    kernel = sgld(posterior, step_size, batch_size)  # the one SGLD transition, with its MALA diagnostic
+
     def one_chain(position, chain_key):
         def body(position, step_index):
-            key_batch, key_noise = jax.random.split(jax.random.fold_in(chain_key, step_index))
-            batch = posterior.minibatch(key_batch, batch_size)
-            grad, _ = posterior.grad_log_density(position, batch)
-            proposal = langevin_step(position, grad, step_size, key_noise)
-            log_acceptance = mala_log_acceptance(posterior, batch, position, proposal, grad, step_size)
-            healthy = all_finite(proposal) & all_finite(grad) & jnp.isfinite(log_acceptance)
-            acceptance = jnp.where(healthy, jnp.exp(jnp.where(healthy, log_acceptance, 0.0)), 0.0)
-            position = tree_map(lambda new, old: jnp.where(healthy, new, old), proposal, position)
+            state, info = kernel.step(jax.random.fold_in(chain_key, step_index), SGLDState(position))
+            healthy = all_finite(state.position) & info.is_finite & jnp.isfinite(info.mala_acceptance)
+            acceptance = jnp.where(healthy, info.mala_acceptance, 0.0)
+            position = tree_map(lambda new, old: jnp.where(healthy, new, old), state.position, position)
             return position, acceptance
 
         _, acceptance = jax.lax.scan(body, position, jnp.arange(num_steps, dtype=jnp.int32))
@@ -106,37 +105,6 @@ def _pilot_acceptance_jobs(posteriors, step_sizes, positions, keys, *, batch_siz
         posteriors, step_sizes, positions, keys)
 
 
-def calibrate_step_size(
-    posterior: TemperedPosterior,
-    positions: Params,
-    key: PRNGKeyArray,
-    *,
-    batch_size: int | None,
-    target_acceptance: float = 0.9,
-    num_steps: int = 400,
-    base_step_size: float | None = None,
-    num_candidates: int = 16,
-) -> StepSizeCalibration:
-    """The largest ε = ε_0 · 2^k (k = −11 … num_candidates − 12) with pilot MALA acceptance
-    >= target whose next grid value fails, found by bisection (acceptance falls with ε).
-
-    Parameters
-    ----------
-    posterior : the tempered posterior the main run samples.
-    positions : pilot start, a pytree whose leaves have a leading chain axis.
-    key : PRNG key of the pilot.
-    batch_size : minibatch size (None: full batch), as in the main run.
-    target_acceptance : the mean acceptance the chosen ε must reach (0.9 by default).
-    base_step_size : ε_0; default 1/max(nβ, 1): the scale of the stiffest direction of nβ L_n, or
-        of a unit-scale prior when nβ < 1 (the hot rungs of a thermodynamic-integration ladder).
-
-    When no candidate reaches the target the smallest is returned with `met_target` False.
-    """
-    return calibrate_step_sizes([posterior], [positions], [key], batch_size=batch_size,
-                                target_acceptance=target_acceptance, num_steps=num_steps,
-                                base_step_size=base_step_size, num_candidates=num_candidates)[0]
-
-
 def calibrate_step_sizes(
     posteriors: Sequence[TemperedPosterior],
     positions: Sequence[Params],
@@ -148,10 +116,17 @@ def calibrate_step_sizes(
     base_step_size: float | None = None,
     num_candidates: int = 16,
 ) -> list[StepSizeCalibration]:
-    """`calibrate_step_size` for J posteriors of one model structure at once: each bisection
-    probe is one compiled call over every job (`vmap` over jobs of `vmap` over chains); job j's
-    result equals `calibrate_step_size(posteriors[j], positions[j], keys[j], ...)`. A job whose
-    bisection has ended re-runs its last probe until every job's has (its result is unchanged)."""
+    """Per job j, the largest ε = ε_0 · 2^k (k = −11 … num_candidates − 12) with pilot MALA
+    acceptance >= `target_acceptance` whose next grid value fails, found by bisection
+    (acceptance falls with ε); when no candidate reaches the target, the smallest, with
+    `met_target` False.
+
+    The jobs are posteriors of one model structure; each bisection probe is one compiled call
+    over every job (`vmap` over jobs of `vmap` over chains), and job j's result depends on its
+    own posterior, positions (leading chain axis) and key only. A job whose bisection has ended
+    re-runs its last probe until every job's has (its result is unchanged). `batch_size` is the
+    main run's minibatch (None: full batch); `base_step_size` is ε_0, default 1/max(nβ, 1): the
+    scale of the stiffest direction of nβ L_n, or of a unit-scale prior when nβ < 1."""
     if not 0 < target_acceptance < 1:
         raise ValueError(f"target_acceptance must be in (0, 1), got {target_acceptance}")
     num_jobs = len(posteriors)
@@ -205,14 +180,13 @@ class GradientStatistics(NamedTuple):
 
 
 def _pilot_gradient_statistics(posterior, positions, keys, step_size, *, batch_size, num_steps):
+    kernel = sgld(posterior, step_size, batch_size, mala_diagnostic=False)
+
     def one_chain(position, chain_key):
         def body(position, step_index):
-            key_batch, key_noise = jax.random.split(jax.random.fold_in(chain_key, step_index))
-            batch = posterior.minibatch(key_batch, batch_size)
-            grad, loss = posterior.grad_log_density(position, batch)
-            squared = sum(jnp.sum(jnp.square(leaf)) for leaf in jax.tree_util.tree_leaves(grad))
-            gap = posterior.nbeta * (loss - posterior.loss_fn(posterior.center, batch))
-            return langevin_step(position, grad, step_size, key_noise), (squared, gap)
+            state, info = kernel.step(jax.random.fold_in(chain_key, step_index), SGLDState(position))
+            gap = posterior.nbeta * (info.loss - info.loss_at_center)
+            return state.position, (info.grad_squared_norm, gap)
 
         _, (squared, gap) = jax.lax.scan(body, position, jnp.arange(num_steps, dtype=jnp.int32))
         return squared[num_steps // 2:].mean(), gap[num_steps // 2:].mean()
@@ -227,18 +201,11 @@ def _pilot_gradient_statistics_jobs(posteriors, positions, keys, step_sizes, *, 
                           (0, 0, 0, 0))(posteriors, positions, keys, step_sizes)
 
 
-def pilot_gradient_statistics(posterior: TemperedPosterior, positions: Params, key: PRNGKeyArray, *,
-                              batch_size: int | None, step_size: float, num_steps: int) -> GradientStatistics:
-    """`GradientStatistics` over the second half of an SGLD pilot at `step_size` from `positions`
-    (leading chain axis)."""
-    return pilot_gradient_statistics_jobs([posterior], [positions], [key], batch_size=batch_size,
-                                          step_sizes=[step_size], num_steps=num_steps)[0]
-
-
 def pilot_gradient_statistics_jobs(posteriors: Sequence[TemperedPosterior], positions: Sequence[Params],
                                    keys: Sequence[PRNGKeyArray], *, batch_size: int | None,
                                    step_sizes: Sequence[float], num_steps: int) -> list[GradientStatistics]:
-    """`pilot_gradient_statistics` for J posteriors of one model structure in one compiled call."""
+    """Per job, `GradientStatistics` over the second half of an SGLD pilot at its step size from
+    its positions (leading chain axis); J posteriors of one model structure in one compiled call."""
     num_chains = jax.tree_util.tree_leaves(positions[0])[0].shape[0]
     chain_keys = jnp.stack([jax.random.split(key, num_chains) for key in keys])
     squared, gap = _pilot_gradient_statistics_jobs(stack_jobs(posteriors), stack_jobs(positions), chain_keys,

@@ -12,9 +12,9 @@ import numpy as np
 
 import estimators
 import toy_models
-from slt._driver import sample
-from slt._kernel import sgld
-from slt._posterior import TemperedPosterior
+from slt.run._driver import sample
+from slt.samplers._posterior import TemperedPosterior
+from slt.samplers._sgld import sgld
 
 
 def register(subparsers) -> None:

@@ -1,0 +1,242 @@
+"""One SGLD run per job: calibrate ε, run, retry a divergence with ε/4, refine a biased run.
+
+Calibration (`slt.estimate._calibration`): ε_MALA = the largest ε on a ratio-2 grid whose pilot
+MALA acceptance is >= `target_acceptance` (a stability bound); a pilot at ε_MALA / 4 measures
+E|ĝ_b|² and λ̂, and ε = min(ε_MALA, ε_bias) with the predicted relative SGLD bias
+ε E|ĝ_b|² / (4 λ̂) equal to `bias_tolerance` at ε_bias. The prediction is recomputed on the main
+run's own draws; above `REFINE_BIAS_FACTOR` × the tolerance the run is continued from its final
+positions at the ε that meets it (`refined_runs`): the pilot measures E|ĝ|² next to w*, and the
+chains spread to where the curvature across the singular set is larger (benchmarks/results/accuracy_llc.md).
+"""
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from slt.estimate._calibration import (
+    GradientStatistics,
+    calibrate_step_sizes,
+    pilot_gradient_statistics_jobs,
+    step_size_bias,
+)
+from slt.estimate._settings import MAX_STEP_SIZE_REFINEMENTS, EstimateSettings
+from slt.run import NonFiniteError, sample_jobs
+from slt.samplers import TemperedPosterior, make_sampler
+
+MAX_STEP_SIZE_RETRIES = 3  # a divergent main run is retried with ε/4, at most this often
+# A calibrated run whose bias predicted on its own draws exceeds this many times the tolerance is
+# continued at a smaller ε (`refined_runs`).
+REFINE_BIAS_FACTOR = 1.5
+# One draw carrying more than this share of Σ|ĝ|² means E|ĝ|² (and so the predicted bias) is not
+# estimable (benchmarks/heavy_tail_screen.py).
+MAX_GRADIENT_SHARE = 0.25
+# The share is taken over every k-th draw, k = draws // this (1000-1999 draws per chain).
+GRADIENT_SHARE_DRAWS_PER_CHAIN = 1000
+
+
+class EstimateHooks(NamedTuple):
+    """Replaceable pieces of the pipeline, for planted-bug tests and studies (defaults: the real ones).
+
+    make_posterior : called with `TemperedPosterior`'s keyword arguments for every posterior sampled.
+    pilot_gradient_statistics : `slt.estimate.pilot_gradient_statistics_jobs`'s signature.
+    """
+
+    make_posterior: Callable[..., TemperedPosterior] = TemperedPosterior
+    pilot_gradient_statistics: Callable[..., list[GradientStatistics]] = pilot_gradient_statistics_jobs
+
+
+DEFAULT_HOOKS = EstimateHooks()
+
+
+class Run(NamedTuple):
+    """One SGLD run at one temperature: its trace, calibration record, ε, lengths, and bias check."""
+
+    trace: Any
+    calibration: dict | None
+    step_size: float
+    num_steps: int
+    num_burnin: int
+    divergences: tuple[str, ...] = ()
+    predicted_bias: float = float("nan")
+    gradient_statistics: Any = None
+    # the runs this one continues from (step-size refinement), each as long as this one: their ε,
+    # predicted bias and LLC
+    earlier_runs: tuple[dict, ...] = ()
+
+    @property
+    def langevin_time(self) -> float:
+        """steps × ε summed over this run and the runs it continues."""
+        return self.num_steps * (self.step_size + sum(earlier["step_size"] for earlier in self.earlier_runs))
+
+
+def sgld_runs(posteriors, initial_positions, keys, settings: EstimateSettings, *, hooks: EstimateHooks = DEFAULT_HOOKS,
+              keep_positions: bool = False, bias_floor: float = 0.05, trace_sinks=None) -> list["Run | ValueError"]:
+    """Per job: calibrate ε (unless given), then the main run; a divergent run is retried with ε/4.
+
+    The jobs are posteriors of one model structure (same loss, prior, shapes; data, nβ, w* and
+    γ may differ); every stage runs them packed into one compiled call (`slt.sample_jobs`,
+    `calibrate_step_sizes`), so J small jobs cost about one job's dispatches. Job j's numbers
+    depend on its own key only, up to float32 rounding where the model's matrix products are
+    batched over jobs (bitwise for elementwise models). A job that fails gets a ValueError in
+    its place; the others are unaffected.
+
+    Calibration: ε_MALA = the largest grid ε with pilot MALA acceptance >= `target_acceptance`
+    (a stability bound), then a pilot at ε_MALA/4 measures E|ĝ_b|² and λ̂, and
+    ε = min(ε_MALA, ε_bias) with `step_size_bias(ε_bias) = bias_tolerance`. A run whose bias
+    predicted on its own draws is well above the tolerance is continued at a smaller ε
+    (`refined_runs`).
+    """
+    batch_size, step_size, bias_tolerance = settings.minibatch_size, settings.step_size, settings.bias_tolerance
+    num_jobs = len(posteriors)
+    # (the fourth key once drew the minibatches of the bias check; kept so the chains stay the same)
+    key_pilot, key_gradient_pilot, key_sample, _ = (list(k) for k in zip(*(jax.random.split(key, 4) for key in keys)))
+    records: list[dict | None] = [None] * num_jobs
+    if step_size is None:
+        calibrations = calibrate_step_sizes(posteriors, initial_positions, key_pilot, batch_size=batch_size,
+                                            target_acceptance=settings.target_acceptance,
+                                            num_steps=settings.pilot_steps)
+        mala_step_sizes = [calibration.step_size for calibration in calibrations]
+        pilots = hooks.pilot_gradient_statistics(posteriors, initial_positions, key_gradient_pilot,
+                                                 batch_size=batch_size, step_sizes=[e / 4 for e in mala_step_sizes],
+                                                 num_steps=4 * settings.pilot_steps)
+        step_sizes = []
+        for job, (calibration, mala_step_size, pilot) in enumerate(zip(calibrations, mala_step_sizes, pilots)):
+            bias_step_size = bias_tolerance * mala_step_size / max(step_size_bias(mala_step_size, pilot, bias_floor),
+                                                                   1e-300)
+            chosen = min(mala_step_size, bias_step_size)
+            step_sizes.append(chosen)
+            records[job] = {
+                **calibration._replace(step_size=float(chosen)).to_json(), "mala_step_size": mala_step_size,
+                "bias_step_size": bias_step_size, "bias_tolerance": bias_tolerance,
+                "pilot_mean_squared_gradient": pilot.mean_squared_gradient,
+                "pilot_llc": pilot.mean_scaled_loss_gap}
+    else:
+        step_sizes = [step_size] * num_jobs
+    num_burnin, num_steps = settings.num_burnin, settings.num_steps
+    lengths = dict(num_chains=settings.num_chains, num_steps=num_steps, num_burnin=num_burnin,
+                   thinning=settings.thinning, record_positions=keep_positions)
+
+    def sampler_at(job, epsilon):
+        return make_sampler("sgld", posteriors[job], step_size=epsilon, batch_size=batch_size)
+
+    traces = sample_jobs([sampler_at(job, e) for job, e in enumerate(step_sizes)], initial_positions, key_sample,
+                         **lengths)
+    runs = []
+    for job, (_posterior, trace, epsilon) in enumerate(zip(posteriors, traces, step_sizes)):
+        divergences = []
+        while isinstance(trace, NonFiniteError):
+            if records[job] is None:
+                trace = ValueError(f"SGLD diverged with the given step_size = {epsilon:g}: {trace}")
+                break
+            divergences.append(f"ε = {epsilon:.3g} diverged (chain {trace.chain}, step {trace.step}); retried with ε/4")
+            if len(divergences) > MAX_STEP_SIZE_RETRIES:
+                trace = ValueError(f"SGLD diverged {len(divergences)} times after step-size calibration: "
+                                   f"{'; '.join(divergences)}")
+                break
+            epsilon = epsilon / 4
+            trace = sample_jobs([sampler_at(job, epsilon)], [initial_positions[job]], [key_sample[job]], **lengths)[0]
+        if isinstance(trace, ValueError):
+            runs.append(trace)
+            continue
+        checked = drawn_gradient_statistics(trace)
+        runs.append(Run(trace, records[job], float(epsilon), num_steps, num_burnin, tuple(divergences),
+                         step_size_bias(epsilon, checked, bias_floor), checked))
+    if step_size is None:  # a given ε is the caller's to keep
+        runs = refined_runs(runs, sampler_at, key_sample, lengths, bias_tolerance, bias_floor,
+                            settings.max_step_size_refinements)
+    for job, (posterior, run) in enumerate(zip(posteriors, runs)):
+        if trace_sinks is not None and isinstance(run, Run):
+            trace_sinks[job].append((f"nbeta={float(posterior.nbeta):.6g}", run.trace._replace(positions=None)))
+    return runs
+
+
+def refined_runs(runs, sampler_at, keys, lengths, bias_tolerance: float, bias_floor: float,
+                 max_refinements: int = MAX_STEP_SIZE_REFINEMENTS) -> list:
+    """Step-size refinement: a calibrated run whose bias predicted on its own draws exceeds
+    `REFINE_BIAS_FACTOR` × `bias_tolerance` becomes the burn-in of a rerun at the ε that meets the
+    tolerance, ε' = ε · tolerance / predicted bias, started from its final positions (so the chains
+    need not spread out from w* again); at most `max_refinements` times, and not where
+    a heavy-tailed gradient makes the prediction untrustworthy (`MAX_GRADIENT_SHARE`; under a
+    |w|^h prior a smaller ε only lets the chains nearer the pole of ∇log φ).
+
+    Why: the pilot measures E|ĝ|² next to w*, but the chains spread along the singular set to
+    where the transverse curvature, and so the bias, is larger (reduced-rank regression: the
+    curvature in B grows with |A|²). A rerun that diverges keeps the run it continued.
+    """
+    runs = list(runs)
+    given_up = set()
+    for refinement in range(1, max_refinements + 1):
+        pending = [job for job, run in enumerate(runs) if isinstance(run, Run) and job not in given_up
+                   and run.predicted_bias > REFINE_BIAS_FACTOR * bias_tolerance
+                   and not heavy_tailed(run.gradient_statistics)]
+        if not pending:
+            break
+        step_sizes = [runs[job].step_size * bias_tolerance / runs[job].predicted_bias for job in pending]
+        traces = sample_jobs([sampler_at(job, epsilon) for job, epsilon in zip(pending, step_sizes)],
+                             [runs[job].trace.final_positions for job in pending],
+                             [jax.random.fold_in(keys[job], refinement) for job in pending], **lengths)
+        for job, epsilon, trace in zip(pending, step_sizes, traces):
+            previous = runs[job]
+            if isinstance(trace, NonFiniteError):
+                given_up.add(job)
+                runs[job] = previous._replace(divergences=previous.divergences + (
+                    f"the refined ε = {epsilon:.3g} diverged (chain {trace.chain}, step {trace.step}); kept the run "
+                    f"at ε = {previous.step_size:.3g}",))
+                continue
+            checked = drawn_gradient_statistics(trace)
+            earlier = {"step_size": previous.step_size, "predicted_step_size_bias": previous.predicted_bias,
+                       "llc": previous.gradient_statistics.mean_scaled_loss_gap}
+            runs[job] = previous._replace(
+                trace=trace, step_size=float(epsilon), predicted_bias=step_size_bias(epsilon, checked, bias_floor),
+                gradient_statistics=checked, earlier_runs=previous.earlier_runs + (earlier,))
+    return runs
+
+
+def heavy_tailed(statistics: GradientStatistics | None) -> bool:
+    """One draw carries more than `MAX_GRADIENT_SHARE` of Σ|ĝ|²: the predicted bias is not to be trusted."""
+    return statistics is not None and statistics.largest_share > MAX_GRADIENT_SHARE
+
+
+def drawn_gradient_statistics(trace) -> GradientStatistics:
+    """The bias check's statistics on the main run's own draws, from what SGLD records per draw:
+    E|ĝ_b(w)|² (`grad_squared_norm`, on the step's own minibatch), E[nβ (L_b(w) − L_b(w*))], and
+    the largest share max|ĝ|² / Σ|ĝ|²: the means over every recorded draw, the share over every k-th
+    draw, k = draws // `GRADIENT_SHARE_DRAWS_PER_CHAIN` (so 1000–1999 per chain, or all where fewer)
+    (see `MAX_GRADIENT_SHARE`)."""
+    per_chain = np.asarray(trace.info["grad_squared_norm"], np.float64)
+    squared = per_chain.ravel()
+    gap = trace.nbeta * (np.asarray(trace.loss, np.float64) - np.asarray(trace.loss_at_center, np.float64)).ravel()
+    stride = max(1, per_chain.shape[1] // GRADIENT_SHARE_DRAWS_PER_CHAIN)
+    screened = per_chain[:, stride - 1::stride]
+    return GradientStatistics(float(squared.mean()), float(gap.mean()), float(screened.max() / screened.sum()),
+                              int(screened.size))
+
+
+def jitter_start(model, key, num_chains: int, nbeta: float):
+    """w* + N(0, (0.1² / nβ) I) per chain: inside the posterior's bulk, and off w* itself, where a
+    prior |w_j|^h (h > 0) has log φ = −∞."""
+    leaves, treedef = jax.tree_util.tree_flatten(model.w_star)
+    keys = jax.random.split(key, len(leaves))
+    scale = 0.1 / math.sqrt(nbeta)
+    return treedef.unflatten([
+        leaf[None] + scale * jax.random.normal(k, (num_chains, *leaf.shape), leaf.dtype) for leaf, k in zip(leaves, keys)
+    ])
+
+
+def prior_start(model, key, num_chains: int):
+    draws = [model.sample_prior(k) for k in jax.random.split(key, num_chains)]
+    return jax.tree_util.tree_map(lambda *leaves: jnp.stack(leaves), *draws)
+
+
+def sgld_run(posterior, initial_positions, key, settings: EstimateSettings, *, hooks: EstimateHooks = DEFAULT_HOOKS,
+             trace_sink: list | None = None, **options) -> Run:
+    """One `sgld_runs` job; raises its error."""
+    run = sgld_runs([posterior], [initial_positions], [key], settings, hooks=hooks,
+                    trace_sinks=None if trace_sink is None else [trace_sink], **options)[0]
+    if isinstance(run, Exception):
+        raise run
+    return run
