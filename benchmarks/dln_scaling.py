@@ -26,9 +26,9 @@ measured under load is not the machine's speed).
 FLOPs: a DLN forward pass on a batch of B costs 2 B d multiply-adds-as-two (Σ_l 2 B H_l H_{l+1});
 a gradient (forward, weight gradients, activation gradients) about 6 B d. `flops_per_step` states
 what one SGLD step of `slt.sgld` computes: every step one gradient (6 B d); a recorded step
-also the loss at w* on the same batch (2 B d) and, with the MALA diagnostic, the potential at
-the position and a gradient at the proposal (2 B d + 6 B d, or 6 B d where the kernel reuses
-the position's loss). `--flops-only` measures the machine's dense matmul rate on the suite's
+also the loss at w* on the same batch (2 B d) and, with the MALA diagnostic, a gradient at the
+proposal (6 B d; the potential at the position reuses the step's own loss, as `slt.sgld` does;
+before that it cost another 2 B d forward pass). `--flops-only` measures the machine's dense matmul rate on the suite's
 layer shapes (jitted `x @ W`, median of 20) for comparison.
 
 Results: benchmarks/results/dln_scaling{suffix}.{md,csv,json}, with the machine (CPU, cores,
@@ -46,7 +46,6 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 import slt
@@ -77,7 +76,7 @@ def suite(num_cases: int = NUM_CASES, largest: float = 1e6) -> list[dict]:
     return sorted(cases, key=lambda case: case["d"])
 
 
-def flops_per_step(widths, batch_size: int, *, reuse_position_loss: bool = False) -> dict:
+def flops_per_step(widths, batch_size: int, *, reuse_position_loss: bool = True) -> dict:
     """Floating-point operations of one SGLD step on a DLN (module docstring): unrecorded, recorded
     without and with the MALA check."""
     d = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
@@ -175,7 +174,7 @@ def write_results(rows: list[dict], meta: dict, suffix: str) -> None:
     stem = RESULTS / f"dln_scaling{suffix}"
     stem.with_suffix(".json").write_text(json.dumps({"meta": meta, "cases": rows}, indent=1, default=float))
     columns = ["case", "d", "depth", "r", "true_rlct", "estimate", "std_error", "systematic_error", "covers",
-               "relative_error", "seconds", "step_size", "num_steps", "langevin_time", "reliable", "load_before",
+               "relative_error", "seconds", "step_size", "num_steps", "refinements", "langevin_time", "reliable", "load_before",
                "load_after"]
     with stem.with_suffix(".csv").open("w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
@@ -186,13 +185,14 @@ def write_results(rows: list[dict], meta: dict, suffix: str) -> None:
              f"Machine: {machine_info['cpu_model']}, {machine_info['affinity_cores']} cores, JAX {machine_info['jax']} "
              f"({machine_info['jax_backend']}); load average at start {machine_info['load_average_start'][0]:.1f}, "
              f"at end {meta['load_average_end'][0]:.1f} (a shared machine: times are under that load).", "",
-             "| d | depth | r | λ | λ̂ ± se (sys) | interval holds λ | rel. error | s | ε | steps | Langevin time | reliable | load |",
+             "| d | depth | r | λ | λ̂ ± se (sys) | interval holds λ | rel. error | s | final ε | steps × stages | Langevin time | reliable | load |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         lines.append(
             f"| {row['d']} | {row['depth']} | {row['r']} | {row['true_rlct']:g} | {row['estimate']:.1f} ± "
             f"{row['std_error']:.1f} ({row['systematic_error']:.1f}) | {'yes' if row['covers'] else 'no'} | "
-            f"{row['relative_error']:+.1%} | {row['seconds']:.0f} | {row['step_size']:.2g} | {row['num_steps']} | "
+            f"{row['relative_error']:+.1%} | {row['seconds']:.0f} | {row['step_size']:.2g} | "
+            f"{row['num_steps']} × {1 + row['refinements']} | "
             f"{row['langevin_time']:.3g} | {'yes' if row['reliable'] else 'no'} | {row['load_before']:.0f} |")
     if meta.get("matmul"):
         lines += ["", "Dense matmul rate (jitted x @ W, median of 20):", ""]
