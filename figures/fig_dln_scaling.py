@@ -3,9 +3,9 @@
 Left: λ̂ with its reported interval λ̂ ± (1.96 se + systematic) against the true λ on log–log axes
 (the dashed line is λ̂ = λ), coloured by the parameter count d. Right: the relative error
 λ̂/λ − 1 and the wall time of each estimate against d. The full figure reads the benchmark's
-results, `benchmarks/results/dln_scaling.json` (or, when that is missing, the first
-`dln_scaling_*.json` by name), and says in its title which file and command made them; it
-computes nothing. `--small` runs one small network on tiny settings (a given ε, no calibration) through `slt.estimate`
+results, every `benchmarks/results/dln_scaling*.json` (one row per network, the first file by
+name winning, so `dln_scaling.json` before the partial runs), and names the files in its title;
+it computes nothing. `--small` runs one small network on tiny settings (a given ε, no calibration) through `slt.estimate`
 instead (tests).
 """
 
@@ -34,12 +34,15 @@ if args.small:
                      "interval": list(result.interval), "relative_error": result.estimate / float(model.true_rlct) - 1,
                      "seconds": result.seconds})
 else:
-    candidates = [RESULTS / "dln_scaling.json"] + sorted(RESULTS.glob("dln_scaling_*.json"))
-    found = [path for path in candidates if path.exists()]
+    found = sorted(RESULTS.glob("dln_scaling*.json"))
     if not found:
         sys.exit("no benchmarks/results/dln_scaling*.json: run benchmarks/dln_scaling.py first")
-    payload = json.loads(found[0].read_text())
-    rows, source = payload["cases"], f"{found[0].name}: {payload['meta']['command']}"
+    by_size = {}
+    for path in found:  # one row per network; dln_scaling.json (the full run) sorts first and wins
+        for row in json.loads(path.read_text())["cases"]:
+            by_size.setdefault(row["d"], row)
+    rows = [by_size[d] for d in sorted(by_size)]
+    source = ", ".join(path.name for path in found)
 
 for row in rows:
     print(f"d = {row['d']}: λ̂ = {row['estimate']:.4g} in [{row['interval'][0]:.4g}, {row['interval'][1]:.4g}], "
@@ -52,7 +55,7 @@ low = np.array([row["interval"][0] for row in rows], float)
 high = np.array([row["interval"][1] for row in rows], float)
 colors = plt.cm.viridis((np.log10(d) - 2) / 4)
 
-figure, (left, middle, right) = plt.subplots(1, 3, figsize=(13, 4.2))
+figure, (left, middle, right) = plt.subplots(1, 3, figsize=(13, 4.2), gridspec_kw={"wspace": 0.4})
 span = [0.7 * truth.min(), 1.4 * max(truth.max(), high.max())]
 left.plot(span, span, "--", color="grey", lw=1, label="λ̂ = λ")
 for x, y, lo, hi, color in zip(truth, estimate, low, high, colors):
