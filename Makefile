@@ -7,7 +7,7 @@ VENV_PYTHON := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_FLAGS ?=
 
-.PHONY: setup demo lint test test-slow test-all docs figures accuracy bench bench-batch clean
+.PHONY: setup demo lint test test-slow test-all docs mutants figures accuracy bench bench-batch clean
 
 setup: $(STAMP)
 
@@ -42,6 +42,12 @@ test-all: $(STAMP)
 # docstring griffe cannot parse fails the build. `make test` runs it first.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(VENV_PYTHON) -m mkdocs build --strict --site-dir build/site
+
+# Planted-bug suite (tests/mutants.toml): every scientific mutant must make its tests fail.
+# Subset: make mutants MUTANTS_FLAGS='--only llc-scale-1.02,brownian-temperature-hot' (or --fast, --check, --list).
+MUTANTS_FLAGS ?=
+mutants: $(STAMP)
+	$(VENV_PYTHON) tools/mutants.py $(MUTANTS_FLAGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -13,10 +13,21 @@ is True and `summary()` / `str()` begin with "UNRELIABLE" when a check failed.
   and the slope of F_n in log n (with the −(m−1) log log n term).
 - `waic`: WAIC, training loss and the singular fluctuation ν̂ = V_n/2 (Watanabe 2010);
   `waic_from_summaries` for data too large for the [draws, n] array.
+- `rlct_from_dead_points`, `lambda_curve`: λ, m (with P(m)), F(t) and λ(t) from the dead points
+  of a nested-sampling run (`slt.nested_sampling`), the density of states V(ε) itself.
 - `volume_from_losses`, `rlct_from_volume`, `rlct_from_loss_samples`: λ (and m) from the volume
   scaling V(ε) ≈ c ε^λ (−log ε)^(m−1).
 """
 
+from estimators._density_of_states import (
+    DensityOfStatesDiagnostics,
+    DensityOfStatesResult,
+    LambdaCurve,
+    expected_log_volume,
+    fit_window,
+    lambda_curve,
+    rlct_from_dead_points,
+)
 from estimators._diagnostics import Diagnostics
 from estimators._fit import RLCTResult
 from estimators._free_energy import FreeEnergyResult, free_energy_ti, rlct_from_free_energies, temperature_ladder
@@ -33,6 +44,13 @@ from estimators._volume import VolumeEstimate, rlct_from_loss_samples, rlct_from
 from estimators._waic import WAICResult, waic, waic_from_summaries
 
 __all__ = [
+    "DensityOfStatesDiagnostics",
+    "DensityOfStatesResult",
+    "LambdaCurve",
+    "expected_log_volume",
+    "fit_window",
+    "lambda_curve",
+    "rlct_from_dead_points",
     "Diagnostics",
     "FreeEnergyResult",
     "LLCResult",

@@ -7,6 +7,18 @@
 """
 
 from slt.estimate import EstimateResult, estimate, estimate_many  # binds slt.estimate to the function
+from slt.nested import (
+    NestedEstimate,
+    NestedRun,
+    NestedSamplingError,
+    live_point_counts,
+    load_nested_run,
+    nested_finite_temperature_rlct,
+    nested_rlct,
+    nested_sample_model,
+    nested_sampling,
+    save_nested_run,
+)
 from slt.run import (
     Diagnostics,
     NonFiniteError,
@@ -55,6 +67,16 @@ from slt.samplers import (
 )
 
 __all__ = [
+    "NestedEstimate",
+    "NestedRun",
+    "NestedSamplingError",
+    "live_point_counts",
+    "load_nested_run",
+    "nested_finite_temperature_rlct",
+    "nested_rlct",
+    "nested_sample_model",
+    "nested_sampling",
+    "save_nested_run",
     "SAMPLERS",
     "Diagnostics",
     "EstimateResult",

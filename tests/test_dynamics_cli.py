@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from slt import dynamics
 from slt.cli import main
 
 
@@ -23,9 +24,14 @@ def test_compare_json_on_tiny_settings(capsys):
     argv = ["dynamics", "compare", "--particles", "16", "--steps", "100", "--n", "200", "--json"]
     assert main(argv) == 0
     record = json.loads(capsys.readouterr().out)
-    assert [d["name"] for d in record["dynamics"]] == ["brownian", "sgd", "heavy_ball", "nesterov"]
+    assert [d["name"] for d in record["dynamics"]] == list(dynamics.DYNAMICS)
+    assert dynamics.DYNAMICS == ("gradient_descent", "brownian", "sgd_sde", "sgd", "heavy_ball", "nesterov")
     assert record["temperature"] == pytest.approx(0.05 / (2 * 5))
     assert all(0 <= d["near_singular"][0] <= 1 for d in record["dynamics"])
+    assert all(0 <= d["crossing_occupancy"][0] <= 1 for d in record["dynamics"])
+    rates = {d["name"]: d["predicted_collapse_rate"] for d in record["dynamics"]}
+    assert rates["brownian"] == rates["gradient_descent"] == 0.0
+    assert rates["sgd"] == pytest.approx(2 * record["temperature"] * 0.05)
 
 
 @pytest.mark.parametrize(

@@ -81,6 +81,10 @@ def test_bayesian_sampler_micro_run():
     assert total == pytest.approx(1.0)
     assert set(result.pearson) == {"sgd", "adam"}
     assert result.functions[0].p_bayes >= result.functions[-1].p_bayes
+    measured = [row for row in result.functions if np.isfinite(row.llc)]
+    # a polished solution outputs ±f on all 8 inputs; its Jacobian rank is reported beside λ̂
+    assert measured and all(1 <= row.jacobian_rank <= 8 for row in measured)
+    assert all(row.jacobian_rank == -1 for row in result.functions if not np.isfinite(row.llc))
 
 
 @pytest.mark.slow

@@ -16,6 +16,7 @@ GALLERY = {  # script -> a line its output must contain
     "fig_llc_accuracy": "exact λ(nβ) = 0.3813",
     "fig_sgld_diagnostics": "too short, no burn-in",
     "fig_calibration_sweep": "slt.estimate at nβ = 100: calibrated ε nβ",
+    "fig_density_of_states": "SGLD llc at nβ = 1000",
 }
 
 

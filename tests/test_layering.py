@@ -21,6 +21,8 @@ FORBIDDEN = {
                 "slt.samplers._sg", "slt.samplers._exact", "slt.samplers._registry", "blackjax", "numpyro"),
     "slt.estimate": ("slt.batch", "slt.cli", "slt.dynamics", "slt.experiments"),
     "slt.batch": ("slt.cli", "slt.dynamics", "slt.experiments"),
+    "slt.nested": ("slt.estimate", "slt.batch", "slt.cli", "slt.dynamics", "slt.experiments", "slt.trajectory"),
+    "slt.trajectory": ("slt.batch", "slt.cli", "slt.dynamics", "slt.experiments"),
 }
 
 

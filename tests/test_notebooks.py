@@ -51,7 +51,7 @@ def test_why_singular_models_generalise(small_notebook):
     # The Gibbs law piles mass in the crossing box (3.4× uniform at the figure's resolution).
     assert namespace["crossing_enrichment"] > 2.0
     names = {result.name for result in namespace["comparison"].results}
-    assert names == {"brownian", "sgd", "heavy_ball", "nesterov"}
+    assert names == {"gradient_descent", "brownian", "sgd_sde", "sgd", "heavy_ball", "nesterov"}
     assert all(0.0 <= value <= 1.0 for value in namespace["near_crossing"].values())
     assert len(namespace["points"]) == 2
     assert isinstance(namespace["occupancy_figure"], matplotlib.figure.Figure)

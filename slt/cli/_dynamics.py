@@ -116,7 +116,8 @@ def run_compare(args) -> int:
                 "name": r.name, "learning_rate": r.learning_rate, "momentum": r.momentum,
                 "tv_to_gibbs": r.distance.total_variation, "tv_floor_mean": r.distance.floor_mean,
                 "tv_floor_upper": r.distance.floor_upper, "near_singular": list(r.near_singular),
-                "near_crossing": list(r.near_crossing),
+                "near_crossing": list(r.near_crossing), "crossing_occupancy": list(r.crossing_occupancy),
+                "imbalance_slope": list(r.imbalance_slope), "predicted_collapse_rate": r.predicted_collapse_rate,
             } for r in result.results],
         }, indent=2))
         return 0
@@ -127,10 +128,12 @@ def run_compare(args) -> int:
           f"near crossing (|w|∞ < {result.crossing_radius:g}) {result.gibbs_near_crossing:.3f} "
           f"(uniform {result.uniform_near_crossing:.3f}); TV(Gibbs of L_n, Gibbs of K) = "
           f"{result.gibbs_loss_vs_population_tv:.3f}")
-    header = ("dynamics", "η", "μ", "TV to Gibbs", "floor (mean/99.9%)", "near singular", "near crossing")
-    rows = [(r.name, f"{r.learning_rate:g}", f"{r.momentum:g}", f"{r.distance.total_variation:.3f}",
-             f"{r.distance.floor_mean:.3f}/{r.distance.floor_upper:.3f}", _estimate(r.near_singular),
-             _estimate(r.near_crossing)) for r in result.results]
+    header = ("dynamics", "η", "μ", "crossing box (2nd half)", "slope log|w1²−w2²|", "collapse law", "TV to Gibbs",
+              "floor (mean/99.9%)", "descent: near singular", "final crossing")
+    rows = [(r.name, f"{r.learning_rate:g}", f"{r.momentum:g}", _estimate(r.crossing_occupancy),
+             f"{r.imbalance_slope.value:.3g} ± {r.imbalance_slope.std_error:.2g}", f"{-r.predicted_collapse_rate:.3g}",
+             f"{r.distance.total_variation:.3f}", f"{r.distance.floor_mean:.3f}/{r.distance.floor_upper:.3f}",
+             _estimate(r.near_singular), _estimate(r.near_crossing)) for r in result.results]
     _table(header, rows)
     return 0
 

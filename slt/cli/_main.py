@@ -6,8 +6,9 @@ import sys
 
 from slt.cli import _batch, _demo, _dynamics, _estimate, _experiment, _models
 from slt.run._compilation_cache import enable_compilation_cache
+from slt.trajectory import _command as _trajectory
 
-_COMMANDS = (_models, _demo, _dynamics, _estimate, _batch, _experiment)
+_COMMANDS = (_models, _demo, _dynamics, _estimate, _batch, _experiment, _trajectory)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,10 +1,11 @@
-"""Dynamics near singular sets: Brownian motion, plain and momentum SGD, against exact Gibbs laws.
+"""Dynamics near singular sets: Brownian motion, plain and momentum SGD, SGD as an SDE, against exact Gibbs laws.
 
     >>> from slt import dynamics
     >>> potential = dynamics.normal_crossing((1, 1))
     >>> algorithm = dynamics.brownian(potential, temperature=0.01, step_size=1e-4)
 """
 
+from slt.dynamics._collapse import collapse_rate, imbalance_slope, log_imbalance
 from slt.dynamics._experiments import (
     DYNAMICS,
     BasinPoint,
@@ -54,6 +55,14 @@ from slt.dynamics._potentials import (
     reflect_into_box,
     two_basin,
 )
+from slt.dynamics._sde import gradient_covariance, sgd_sde
+from slt.dynamics._stability import (
+    UnstableStepWarning,
+    check_stable,
+    max_curvature,
+    stability_limit,
+    stability_number,
+)
 from slt.dynamics._simulate import Trajectories, simulate, uniform_in_box
 
 __all__ = [
@@ -72,10 +81,13 @@ __all__ = [
     "PositionState",
     "Potential",
     "Trajectories",
+    "UnstableStepWarning",
     "barrier_height",
     "basin_preference",
     "basin_sweep",
     "brownian",
+    "check_stable",
+    "collapse_rate",
     "compare_dynamics",
     "distance_to_gibbs",
     "escape_experiment",
@@ -86,7 +98,11 @@ __all__ = [
     "gibbs_near_singular",
     "gibbs_probability",
     "gibbs_singular_basin_mass",
+    "gradient_covariance",
+    "imbalance_slope",
     "local_minimum",
+    "log_imbalance",
+    "max_curvature",
     "measured_sgd_temperature",
     "momentum_sgd",
     "near_singular_fraction",
@@ -96,9 +112,12 @@ __all__ = [
     "occupancy_maps",
     "reflect_into_box",
     "sgd",
+    "sgd_sde",
     "sgd_temperature",
     "simulate",
     "singular_basin_fraction",
+    "stability_limit",
+    "stability_number",
     "time_near_singularity",
     "total_variation",
     "two_basin",

@@ -1,13 +1,13 @@
 """Brownian motion, minibatch SGD and momentum SGD as kernels with the workbench's contract.
 
-Each constructor returns a `SamplingAlgorithm(init, step)` (see `slt._kernel`):
+Each constructor returns a `SamplingAlgorithm(init, step)` (see `slt.samplers`):
 `state = init(position)`, `state, info = step(key, state)`, `state.position`, and `info` with
 `loss` (at the position entering the step, on the step's batch; K(w) for data-free steps),
 `loss_at_center` (the same at w*) and `is_finite`. `slt.sample` runs many particles at once.
 
 Units. Every dynamics moves in the units of the loss: one SGD step with learning rate η covers
 gradient-flow time η. Brownian motion at temperature T with step ε is the module convention
-(`slt._posterior.langevin_step`) on the density exp(−K/T):
+(`slt.langevin_step`) on the density exp(−K/T):
 
     w ← w − (ε/T) ∇K(w) + √(2ε) ξ,
 
@@ -22,7 +22,7 @@ Limitations: reflection is applied after the Euler step (first order at the face
 `brownian` always uses the exact gradient of `population_loss` (K), never the data; with a data
 set, SGD's target is the Gibbs law of L_n − L_n(w*), which differs from that of K by O(1/√n)
 (`gibbs_grid(..., data=data)` computes it). `batch_size` equal to the data size means the whole
-data set every step (no resampling), as in `slt._kernel.sgld`.
+data set every step (no resampling), as in `slt.sgld`.
 """
 
 from typing import NamedTuple
@@ -35,6 +35,7 @@ import toy_models
 
 from slt.samplers import Params, SamplingAlgorithm, all_finite, check_batch_size, check_step_size, langevin_step
 from slt.dynamics._potentials import Potential, reflect_into_box
+from slt.dynamics._stability import check_stable
 
 
 class DynamicsInfo(NamedTuple):
@@ -82,10 +83,15 @@ def brownian(potential: Potential, temperature: float, step_size: float) -> Samp
     w ← w + ε ∇log p(w) + √(2ε) ξ with log p = −K/T, i.e. w ← w − (ε/T)∇K(w) + √(2ε) ξ,
     the workbench's step convention (`langevin_step`) with the exact gradient of
     `potential.population_loss`; reflected into `potential.bounds`. As ε → 0 its stationary law
-    is the Gibbs density exp(−K/T)/Z on the box; at finite ε it is biased by O(ε).
+    is the Gibbs density exp(−K/T)/Z on the box; at finite ε it is biased by O(ε) (on a
+    quadratic of curvature h the variance is T/h · 2/(2 − εh/T)).
+
+    Stability: the drift step is gradient descent with η = ε/T, stable iff (ε/T) h_max < 2 on the
+    box (`slt.dynamics.stability_limit`); a step at or past it is refused with a ValueError.
     """
     temperature = _check_temperature(temperature)
     step_size = check_step_size(step_size)
+    check_stable(potential, "brownian", step_size / temperature, refuse=True)
     value_and_grad = jax.value_and_grad(potential.population_loss)
     loss_at_center = potential.population_loss(potential.center)
 
@@ -144,8 +150,12 @@ def sgd(potential: Potential, learning_rate: float, batch_size: int | None = Non
     L_n). With `data=None` the step is gradient descent on K = `population_loss` (no noise).
     Minibatch noise has covariance η² C(w)/b per step, C the covariance of the per-example
     gradients; see `sgd_temperature` for the temperature that matches.
+
+    Stability: η h_max < 2 on the box; at or past it an `UnstableStepWarning` (SGD is the object
+    studied here, so it runs; it diverges from regions that curve more than 2/η).
     """
     learning_rate = _check_learning_rate(learning_rate)
+    check_stable(potential, "sgd", learning_rate, refuse=False)
     loss_and_grad, center_loss = _minibatch_loss(potential, data, batch_size)
 
     def init(position: Params) -> PositionState:
@@ -171,9 +181,13 @@ def momentum_sgd(potential: Potential, learning_rate: float, momentum: float, ba
     with g = ∇L_b(w) on a fresh minibatch (as in `sgd`), momentum μ ∈ [0, 1), v_0 = 0. In the
     small-η limit both move like SGD with learning rate η/(1 − μ). μ = 0 is exactly `sgd`.
     At a face of the box the position is reflected and v's component mirrored.
+
+    Stability: η h_max < 2(1 + μ) (heavy ball) or 2(1 + μ)/(1 + 2μ) (Nesterov) on the box; at or
+    past it an `UnstableStepWarning`, as for `sgd`.
     """
     learning_rate = _check_learning_rate(learning_rate)
     momentum = _check_momentum(momentum)
+    check_stable(potential, "nesterov" if nesterov else "heavy_ball", learning_rate, momentum, refuse=False)
     loss_and_grad, center_loss = _minibatch_loss(potential, data, batch_size)
 
     def init(position: Params) -> MomentumState:

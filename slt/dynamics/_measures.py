@@ -250,6 +250,14 @@ def sgd_temperature(learning_rate: float, batch_size: int, momentum: float = 0.0
     Heavy-ball or Nesterov momentum μ multiplies the effective learning rate by 1/(1 − μ) and,
     to first order in η, the temperature too. Along flat directions (H = 0) SGD has no noise at
     all, unlike Brownian motion: the law is not Gibbs there; see `measured_sgd_temperature`.
+
+    Prior vs likelihood. SGD's implied inverse temperature is nβ_SGD = 1/T = 2b(1 − μ)/(ησ²): it
+    is set by the optimiser (η, b, μ) and does not involve the sample size n. The Bayes
+    posterior at sample size n is exp(−n L_n(w)) φ(w), i.e. nβ = n. So where SGD has a
+    stationary law (a quadratic minimum: variance T/h, `tests/test_dynamics_temperature.py`
+    measures it at n = 200 and 20 000) it is a tempered posterior at nβ = 2b(1 − μ)/η, the
+    same for every n, not the Bayes posterior at n; and near singular sets it has none (its
+    noise vanishes along the valleys: `slt.dynamics.collapse_rate`).
     """
     if not (learning_rate > 0 and isinstance(batch_size, int) and batch_size >= 1 and 0 <= momentum < 1
             and noise_variance > 0):

@@ -53,6 +53,8 @@ class Potential:
     bounds : the box the dynamics reflect into, or None (no reflection; not 2-D quadrature).
     singular_distance : distance from w to the singular set, or None.
     basin : 0 (singular / global basin) or 1 (regular / local basin) at w, or None.
+    residual_map : g(w) ∈ R^k of the regression y = x g(w) + ξ (x a scalar), or None; with it the
+        per-example gradients' covariance has a closed form (`slt.dynamics.sgd_sde`).
     description : what the landscape is, in words, with its formula.
     """
 
@@ -65,6 +67,7 @@ class Potential:
     singular_distance: Callable[[Params], Float[Array, ""]] | None = field(default=None, repr=False)
     basin: Callable[[Params], Int[Array, ""]] | None = field(default=None, repr=False)
     description: str = ""
+    residual_map: Callable[[Params], Float[Array, " k"]] | None = field(default=None, repr=False)
 
     def __post_init__(self):
         if self.bounds is not None:
@@ -138,6 +141,7 @@ def _regression_potential(name, residual_map, num_outputs, bounds, singular_dist
         singular_distance=singular_distance,
         basin=basin,
         description=description,
+        residual_map=residual_map,
     )
 
 
@@ -169,6 +173,7 @@ def normal_crossing(powers=(1, 1), half_width: float = 1.0) -> Potential:
         singular_distance=_axes_distance,
         basin=None,
         description=f"K = (w1^{powers[0]} w2^{powers[1]})²/2 on [−{half_width:g}, {half_width:g}]² (registry {model.label})",
+        residual_map=lambda w: jnp.prod(w ** jnp.asarray(powers))[None],
     )
 
 

@@ -1,4 +1,4 @@
-"""Many particles of one dynamics, through the workbench's driver (`slt._driver.sample`)."""
+"""Many particles of one dynamics, through the workbench's driver (`slt.sample`)."""
 
 from typing import NamedTuple
 

@@ -55,7 +55,7 @@ def estimate(model: toy_models.ToyModel | str, method: str | None = None, *, key
     Parameters
     ----------
     model : a `toy_models.ToyModel`, or a family name with `params` (e.g. "rrr", {"M": 5, ...}).
-    method : "llc", "wbic", "rlct", "ti" or "waic" (default: `settings.method`, else "llc").
+    method : "llc", "wbic", "rlct", "ti", "waic" or "nested" (default: `settings.method`, else "llc").
     key : PRNG key (data, chain starts, pilot and main run are split from it; no default seed).
     settings : an `EstimateSettings` (default: its defaults); `overrides` are its fields by name
         (`estimate(model, key=k, n=10_000, num_chains=8)`), checked together with it.

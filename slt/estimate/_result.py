@@ -23,6 +23,9 @@ class EstimateResult(NamedTuple):
     ----------
     model, params : the registry label (`family(k=v, ...)`) and the family parameters.
     method : the method's name (`slt.estimate.METHODS`).
+    estimate for nested : λ itself (t → ∞, nbeta = inf); diagnostics `multiplicity_estimate` (m̂, None
+        when P(m̂) < 0.9, also a top-level JSON key, null for the other methods) and `lambda_t` (the
+        λ(t) curve with its 95 % band, also a top-level JSON key).
     estimate, std_error : λ̂ (llc, rlct), WBIC (wbic), F_n (ti) or WAIC (waic), and its standard error.
     systematic_error : llc: the SGLD step-size/minibatch bias predicted on the run's own draws,
         ε E|ĝ|²/4 (`slt.estimate.absolute_step_size_bias`), in the units of `estimate`; wbic: log n
@@ -77,7 +80,9 @@ class EstimateResult(NamedTuple):
             "true_rlct_fraction": None if self.true_rlct is None else str(self.true_rlct),
             "multiplicity": self.multiplicity,
             "n": self.n,
-            "nbeta": self.nbeta,
+            "nbeta": _finite_or_none(self.nbeta),
+            "multiplicity_estimate": self.diagnostics.get("multiplicity_estimate"),
+            **({"lambda_t": _jsonable(self.diagnostics["lambda_t"])} if "lambda_t" in self.diagnostics else {}),
             "reliable": not self.unreliable,
             "diagnostics": _jsonable(dict(self.diagnostics)),
             "seconds": self.seconds,
@@ -88,6 +93,8 @@ class EstimateResult(NamedTuple):
         systematic = f" ± {self.systematic_error:.2g} (SGLD bias)" if self.systematic_error else ""
         text = (f"{self.model} [{self.method}] {name} = {self.estimate:.5g} ± {self.std_error:.2g}{systematic} "
                 f"(n = {self.n}, nβ = {self.nbeta:.4g})")
+        if "multiplicity_estimate" in self.diagnostics:
+            text += f", m̂ = {self.diagnostics['multiplicity_estimate']}"
         if self.true_rlct is not None:
             text += f"; true λ = {self.true_rlct} ({float(self.true_rlct):.4g}), m = {self.multiplicity}"
         exact = self.diagnostics.get("exact_at_nbeta")

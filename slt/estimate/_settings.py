@@ -54,7 +54,7 @@ class EstimateSettings:
 
     Attributes
     ----------
-    method : a name in `slt.estimate.METHODS` ("llc", "wbic", "rlct", "ti", "waic").
+    method : a name in `slt.estimate.METHODS` ("llc", "wbic", "rlct", "ti", "waic", "nested").
     n : data size (>= 2); the data are `model.sample_data(key_data, n)`.
     num_chains, num_draws, thinning : per temperature; each chain records num_draws draws, one
         per `thinning` steps, after num_draws · thinning / 4 burn-in steps.

@@ -16,6 +16,10 @@ biases). A function is the sign pattern of f on all 2^k inputs, coded as an inte
 - The LLC of the most probable functions: one SGD solution per function, polished by
   Gauss–Newton to output exactly ±f(x) on all 2^k inputs (so the sign pattern is f's), then
   λ̂ = nβ (E[L_f] − L_f(w*)) with L_f the squared error to f on all inputs, all in one run.
+  Beside it, the rank r of the Jacobian of the 2^k outputs at that solution: where r = 2^k
+  (full), {L_f = 0} is locally a smooth submanifold of codimension 2^k and λ = 2^k/2 for every
+  such f, whatever its P_B. A ranking of functions by λ̂ is then a ranking of the fixed-step
+  estimator's bias (`llc_at_solutions` has no step-size bias check), not of λ.
 """
 
 from typing import NamedTuple
@@ -55,6 +59,7 @@ class FunctionRow(NamedTuple):
     test_accuracy: float    # agreement with the target on the inputs outside S
     llc: float              # NaN unless measured
     llc_std_error: float
+    jacobian_rank: int = -1  # rank of ∂f(w, x)/∂w over all 2^k inputs at the polished solution; −1 unless measured
 
 
 class BayesianSamplerResult(NamedTuple):
@@ -158,7 +163,7 @@ def bayesian_sampler_experiment(
     # LLC at one polished solution for each of the most probable functions (under P_B).
     ranked = sorted(set(p_bayes) | {c for p in p_optimizers.values() for c in p}, key=lambda c: -p_bayes.get(c, 0.0))
     measured = [code for code in ranked if code in solutions_by_code][:num_llc_functions]
-    llc_by_code = {}
+    llc_by_code, rank_by_code = {}, {}
     if measured:
         patterns = np.stack([((code >> np.arange(num_inputs)) & 1) * 2.0 - 1.0 for code in measured])
         full = {"x": inputs, "y": jnp.asarray(patterns.T, jnp.float32)}  # targets [2^k, functions]
@@ -180,6 +185,9 @@ def bayesian_sampler_experiment(
                                     localization=localization, num_steps=num_llc_steps,
                                     num_burnin=num_llc_steps // 4)
             llc_by_code = {c: (m, s) for c, m, s in zip(kept, llcs.means, llcs.std_errors)}
+            jacobians = jax.vmap(jax.jacfwd(lambda w: network.apply(w, inputs)))(jnp.asarray(polished[minima]))
+            ranks = np.linalg.matrix_rank(np.asarray(jacobians, np.float64), tol=1e-4)
+            rank_by_code = dict(zip(kept, (int(r) for r in ranks)))
 
     rows = []
     target_test = np.asarray(targets)[test_index] > 0
@@ -189,7 +197,7 @@ def bayesian_sampler_experiment(
         rows.append(FunctionRow(
             int(code), "".join("+" if b else "-" for b in bits[test_index]), p_bayes.get(code, 0.0),
             {opt: p.get(code, 0.0) for opt, p in p_optimizers.items()},
-            float(np.mean(bits[test_index] == target_test)), float(llc), float(llc_se),
+            float(np.mean(bits[test_index] == target_test)), float(llc), float(llc_se), rank_by_code.get(code, -1),
         ))
     return BayesianSamplerResult(num_bits, num_train, width, num_prior_draws, int(bayes_codes.size), num_runs,
                                  converged, pearson, outside, tuple(rows), nbeta)

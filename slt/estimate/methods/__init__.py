@@ -6,12 +6,13 @@ exact; `JobsOneByOne` supplies run_jobs from a one-job `run`) and one more entry
 
 from slt.estimate.methods._method import JobsOneByOne, Method, MethodContext, MethodOutcome, global_posterior_only
 from slt.estimate.methods.llc import LLC, llc_at_temperatures
+from slt.estimate.methods.nested import Nested
 from slt.estimate.methods.rlct import RLCT, fit_systematic_error
 from slt.estimate.methods.ti import TI
 from slt.estimate.methods.waic import WAIC
 from slt.estimate.methods.wbic import WBIC
 
-_TABLE: dict[str, Method] = {method.name: method for method in (LLC(), WBIC(), RLCT(), TI(), WAIC())}
+_TABLE: dict[str, Method] = {method.name: method for method in (LLC(), WBIC(), RLCT(), TI(), WAIC(), Nested())}
 METHODS: tuple[str, ...] = tuple(_TABLE)
 
 

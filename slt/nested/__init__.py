@@ -1,0 +1,29 @@
+"""Nested sampling of the density of states V(ε) = ∫_{K(w)<ε} φ(w) dw (Skilling 2006), from which
+`estimators.rlct_from_dead_points` reads λ and m and `estimators.lambda_curve` reads F(t) and λ(t)
+at every temperature at once. See `nested_sampling` for the moves and the stopping rule."""
+
+from slt.nested._sampler import (
+    NestedEstimate,
+    NestedRun,
+    NestedSamplingError,
+    live_point_counts,
+    load_nested_run,
+    nested_finite_temperature_rlct,
+    nested_rlct,
+    nested_sample_model,
+    nested_sampling,
+    save_nested_run,
+)
+
+__all__ = [
+    "NestedEstimate",
+    "NestedRun",
+    "NestedSamplingError",
+    "live_point_counts",
+    "load_nested_run",
+    "nested_finite_temperature_rlct",
+    "nested_rlct",
+    "nested_sample_model",
+    "nested_sampling",
+    "save_nested_run",
+]
