@@ -64,14 +64,19 @@ def check_batch_size(batch_size: int | None, num_data: int) -> int:
 
 def mala_log_acceptance(
     posterior: TemperedPosterior, batch, position: Params, proposal: Params,
-    grad_at_position: Params, step_size: float,
+    grad_at_position: Params, step_size: float, loss_at_position: Float[Array, ""] | None = None,
 ) -> Float[Array, ""]:
     """log of the MALA acceptance ratio for the Langevin proposal position → proposal on `batch`.
 
     With q(b | a) = N(b; a + ε ∇log p(a), 2ε I):
     log α = log p(b) − log p(a) + log q(a | b) − log q(b | a), capped at 0.
+    `loss_at_position`, L_b(position) from the kernel's own gradient evaluation, saves the
+    forward pass at the position; then the check costs one gradient (at the proposal).
     """
-    potential_position, _ = posterior.potential(position, batch)
+    if loss_at_position is None:
+        potential_position, _ = posterior.potential(position, batch)
+    else:
+        potential_position = posterior.potential_given_loss(position, loss_at_position)
     (potential_proposal, _), grad_potential_proposal = jax.value_and_grad(posterior.potential, has_aux=True)(
         proposal, batch
     )

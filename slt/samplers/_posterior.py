@@ -156,12 +156,17 @@ class TemperedPosterior:
     def potential(self, w: Params, batch: PyTree) -> tuple[Float[Array, ""], Float[Array, ""]]:
         """(U(w), L_b(w)) with U = nβ L_b(w) + (γ/2)||w − w*||² − log φ(w) = −log p(w) + const."""
         loss = self.loss_fn(w, batch)
+        return self.potential_given_loss(w, loss), loss
+
+    def potential_given_loss(self, w: Params, loss: Float[Array, ""]) -> Float[Array, ""]:
+        """U(w) from an already computed L_b(w): no forward pass (a kernel that has the loss from
+        its gradient evaluation reuses it, e.g. the MALA check)."""
         value = self.nbeta * loss
         if self.localized:
             value = value + 0.5 * self.localization * squared_distance(w, self.center)
         if self.prior is not None:
             value = value - self.prior.log_density(w)
-        return value, loss
+        return value
 
     def grad_log_density(self, w: Params, batch: PyTree) -> tuple[Params, Float[Array, ""]]:
         """(∇ log p(w) estimated on `batch`, L_b(w)) in one pass."""

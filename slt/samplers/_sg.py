@@ -134,6 +134,9 @@ def rmsprop_sgld(
     never larger than plain SGLD's. With λ = 1e-5 such a start gives G = 1e5 and the chain
     explodes (measured: λ̂ ≈ 1.4e4 on w₁w₂ at nβ = n/log n). Lower λ only when gradients are
     bounded away from 0 along the chain.
+
+    Cost: one gradient per step; recorded steps (`step`) also evaluate the loss at w* on the
+    same batch, burn-in and the steps inside a thinning block (`unrecorded_step`) do not.
     """
     step_size = check_step_size(step_size)
     batch_size = check_batch_size(batch_size, posterior.num_data)
@@ -143,7 +146,8 @@ def rmsprop_sgld(
     def init(position: Params) -> RMSPropSGLDState:
         return RMSPropSGLDState(position, tree_map(jnp.zeros_like, position), jnp.zeros((), jnp.int32))
 
-    def step(key: PRNGKeyArray, state: RMSPropSGLDState) -> tuple[RMSPropSGLDState, RMSPropSGLDInfo]:
+    def transition(key: PRNGKeyArray, state: RMSPropSGLDState):
+        """The move, shared by `step` and `unrecorded_step` so both give the same chain."""
         key_batch, key_noise = jax.random.split(key)
         batch = posterior.minibatch(key_batch, batch_size)
         statistical, loss = _statistical_gradient(posterior, state.position, batch)
@@ -157,13 +161,22 @@ def rmsprop_sgld(
         leaves = jax.tree_util.tree_leaves(sqrt_preconditioner)
         info = RMSPropSGLDInfo(
             loss=loss,
-            loss_at_center=posterior.loss_fn(posterior.center, batch),
+            loss_at_center=jnp.full((), jnp.nan, dtype=loss.dtype),
             is_finite=jnp.isfinite(loss) & all_finite(grad),
             preconditioner_mean=sum(jnp.sum(jnp.square(r)) for r in leaves) / sum(r.size for r in leaves),
         )
-        return RMSPropSGLDState(position, square_average, count), info
+        return RMSPropSGLDState(position, square_average, count), info, batch
 
-    return SamplingAlgorithm(init, step)
+    def unrecorded_step(key: PRNGKeyArray, state: RMSPropSGLDState) -> tuple[RMSPropSGLDState, RMSPropSGLDInfo]:
+        """`step` without the loss at w* (NaN): burn-in and the steps inside a thinning block."""
+        new_state, info, _ = transition(key, state)
+        return new_state, info
+
+    def step(key: PRNGKeyArray, state: RMSPropSGLDState) -> tuple[RMSPropSGLDState, RMSPropSGLDInfo]:
+        new_state, info, batch = transition(key, state)
+        return new_state, info._replace(loss_at_center=posterior.loss_fn(posterior.center, batch))
+
+    return SamplingAlgorithm(init, step, unrecorded_step)
 
 
 # --------------------------------------------------------------------------------------------

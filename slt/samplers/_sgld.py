@@ -44,6 +44,14 @@ def sgld(
     the same batch (Furman & Lau 2024's step-size health check; about 0.9 is healthy); it costs
     one more gradient per step, on recorded steps only (burn-in and the steps inside a thinning
     block use `unrecorded_step`, which skips it and the loss at w*). Without it, the field is NaN.
+
+    Cost per step in loss evaluations (forward passes; a gradient is one forward and its
+    backward, about 3 forwards on a dense network): `unrecorded_step` one gradient; `step` one
+    gradient, the loss at w* on the same batch (the LLC's paired difference L_b(w) − L_b(w*)), and
+    with the MALA check one gradient at the proposal (the potential at w reuses the loss of the
+    step's own gradient). On a deep linear network with d parameters and batch B that is 6Bd
+    FLOPs unrecorded, 8Bd recorded without and 14Bd with the check
+    (`benchmarks/dln_scaling.py --flops-only`).
     """
     step_size = check_step_size(step_size)
     batch_size = check_batch_size(batch_size, posterior.num_data)
@@ -67,7 +75,8 @@ def sgld(
     def step(key: PRNGKeyArray, state: SGLDState) -> tuple[SGLDState, SGLDInfo]:
         batch, grad, loss, proposal, is_finite = transition(key, state)
         if mala_diagnostic:
-            acceptance = jnp.exp(mala_log_acceptance(posterior, batch, state.position, proposal, grad, step_size))
+            acceptance = jnp.exp(mala_log_acceptance(posterior, batch, state.position, proposal, grad, step_size,
+                                                         loss_at_position=loss))
         else:
             acceptance = jnp.full((), jnp.nan, dtype=loss.dtype)
         info = SGLDInfo(
