@@ -42,6 +42,8 @@ import toy_models
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 INTERVAL_Z = 1.96
+NESTED_KEYS = ("nested", "nested_low", "nested_high", "stop_reason", "converged", "live_share_of_z", "num_dead",
+               "log_volume_reached", "min_acceptance")
 
 
 def nested_lambda_t(key, model, nbeta: float, settings: dict, num_paths: int = 64) -> dict:
@@ -71,6 +73,7 @@ def compare(llc_row: dict, nested: dict) -> dict:
     value = nested["nested"]
     quadrature = llc_row.get("exact_at_nbeta")
     sampler_error = estimate - value
+    nested_sd = (nested["nested_high"] - nested["nested_low"]) / (2 * INTERVAL_Z)
     return {
         "model": llc_row["model"], "d": llc_row["d"], "lambda": truth, "lambda_fraction": llc_row["lambda_fraction"],
         "m": llc_row["m"], "nbeta": llc_row["nbeta"],
@@ -86,6 +89,9 @@ def compare(llc_row: dict, nested: dict) -> dict:
         "sampler_error_in_interval": abs(sampler_error) / (INTERVAL_Z * std_error + systematic),
         "covered": bool(abs(sampler_error) <= INTERVAL_Z * std_error + systematic),
         "covered_mc": bool(abs(sampler_error) <= INTERVAL_Z * std_error),
+        # the nested value has its own error: its band's half-width / 1.96 as a standard deviation
+        "sampler_error_in_combined_se": sampler_error / np.hypot(std_error, nested_sd),
+        "covered_combined": bool(abs(sampler_error) <= np.hypot(INTERVAL_Z * std_error + systematic, INTERVAL_Z * nested_sd)),
     }
 
 
@@ -101,6 +107,9 @@ def summarise(rows: list[dict]) -> dict:
         "median_abs_sampler_error_in_se": statistics.median(abs(r["sampler_error_in_se"]) for r in done) if done else None,
         "coverage": sum(r["covered"] for r in done) / len(done) if done else None,
         "coverage_mc": sum(r["covered_mc"] for r in done) / len(done) if done else None,
+        "median_abs_sampler_error_in_combined_se": (statistics.median(abs(r["sampler_error_in_combined_se"]) for r in done)
+                                                   if done else None),
+        "coverage_combined": sum(r["covered_combined"] for r in done) / len(done) if done else None,
         "median_relative_bias": statistics.median(r["relative_bias"] for r in known) if known else None,
         "quadrature_checked": len(checked), "quadrature_in_band": sum(r["quadrature_in_band"] for r in checked),
         "seconds": sum(r["seconds"] for r in rows),
@@ -125,22 +134,30 @@ def markdown(header: dict, rows: list[dict], summary: dict) -> str:
         f"Versions: {header['versions']}", "",
         *([f"Note: {header['note']}", ""] if header.get("note") else []),
         "λ̂ ± se ± sys is the committed `benchmarks/results/accuracy_llc.json` (SGLD on one data set of",
-        "n = 10⁶, nβ = n/log n rounded as there). λ(nβ) nested is t E_t[K] of the POPULATION K under the",
+        "n = 10⁶ at the row's nβ, 1000 on every row: the default min(1000, n/log n)). λ(nβ) nested is t E_t[K] of the POPULATION K under the",
         "model's prior, with its 95 % band over log-X paths: the same quantity as the quadrature column",
         "(d <= 2), so the llc's error λ̂ − λ(nβ) also holds the data set's fluctuation λ_n(nβ) − λ(nβ).",
         "bias = λ(nβ) − λ; err/se = (λ̂ − λ(nβ))/se; err/CI = |λ̂ − λ(nβ)|/(1.96 se + sys), ≤ 1 is covered.",
+        "err/√(se²+sd²) adds the nested value's own error (sd = band half-width / 1.96) in quadrature.",
         "A row stopped by time (live share of Z(nβ) ≥ 1e-4) is marked and left out of the summary.", "",
         "| model | d | λ | m | λ̂ ± se ± sys | λ(nβ) quadrature | λ(nβ) nested [95 %] | quad. in band | bias λ(nβ)−λ | "
-        "\\|bias\\|/λ | λ̂−λ(nβ) | err/se | err/CI | λ(nβ) in CI | stop | live share | s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "\\|bias\\|/λ | λ̂−λ(nβ) | err/se | err/CI | λ(nβ) in CI | err/√(se²+sd²) | stop | live share | s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        if not r["converged"]:
+            lines.append(f"| {r['model']} | {r['d']} | {r['lambda_fraction'] or '?'} | {r['m'] if r['m'] is not None else '?'} "
+                         f"| {r['llc']:.4g} ± {r['llc_std_error']:.2g} ± {r['llc_systematic_error']:.2g} | {fmt(r['quadrature'])} "
+                         f"| not converged (log X reached {r['log_volume_reached']:.1f}) | – | – | – | – | – | – | – "
+                         f"| {r['stop_reason']} | {r['live_share_of_z']:.1e} | {r['seconds']:.0f} |")
+            continue
         lines.append(
             f"| {r['model']} | {r['d']} | {r['lambda_fraction'] or '?'} | {r['m'] if r['m'] is not None else '?'} "
             f"| {r['llc']:.4g} ± {r['llc_std_error']:.2g} ± {r['llc_systematic_error']:.2g} | {fmt(r['quadrature'])} "
             f"| {r['nested']:.4g} [{r['nested_low']:.4g}, {r['nested_high']:.4g}] | {fmt(r['quadrature_in_band'])} "
             f"| {fmt(r['bias'], '+.3g')} | {fmt(r['relative_bias'], '.1%')} | {r['sampler_error']:+.3g} "
             f"| {r['sampler_error_in_se']:+.2f} | {r['sampler_error_in_interval']:.2f} | {fmt(r['covered'])} "
+            f"| {r['sampler_error_in_combined_se']:+.2f} "
             f"| {r['stop_reason']} | {r['live_share_of_z']:.1e} | {r['seconds']:.0f} |")
     lines += ["", "## Summary", "",
               f"- rows {s['rows']}, converged {s['converged']}; not converged (time cap): {', '.join(s['not_converged']) or 'none'}",
@@ -148,6 +165,8 @@ def markdown(header: dict, rows: list[dict], summary: dict) -> str:
               f"- SGLD sampler error: median |λ̂ − λ(nβ)|/λ(nβ) {fmt(s['median_relative_sampler_error'], '.1%')}, "
               f"median |λ̂ − λ(nβ)|/se {fmt(s['median_abs_sampler_error_in_se'], '.2f')}; λ(nβ) inside λ̂ ± (1.96 se + sys): "
               f"{fmt(s['coverage'], '.0%')} (± 1.96 se alone: {fmt(s['coverage_mc'], '.0%')})",
+              f"- the same with the nested band's own error added in quadrature: median |λ̂ − λ(nβ)|/√(se² + sd_nested²) "
+              f"{fmt(s['median_abs_sampler_error_in_combined_se'], '.2f')}, covered {fmt(s['coverage_combined'], '.0%')}",
               f"- finite-temperature bias: median |λ(nβ) − λ|/λ {fmt(s['median_relative_bias'], '.1%')}",
               f"- nested sampling time {s['seconds']:.0f} s"]
     return "\n".join(lines) + "\n"
@@ -193,7 +212,9 @@ def main(argv=None) -> int:
     if args.resume and os.path.exists(args.stem + ".json"):
         with open(args.stem + ".json") as handle:
             stored = json.load(handle)
-        rows, previous_command = stored["rows"], stored["command"]
+        by_label = {r["model"]: r for r in llc_rows}
+        rows = [{**compare(by_label[r["model"]], {k: r[k] for k in NESTED_KEYS}), "seconds": r["seconds"]} for r in stored["rows"]]
+        previous_command = stored["command"]
         note = note or stored.get("note")
     done = {r["model"] for r in rows}
     command = "benchmarks/llc_against_nested.py " + " ".join(argv if argv is not None else sys.argv[1:])
