@@ -129,7 +129,7 @@ def markdown(header: dict, rows: list[dict], summary: dict) -> str:
     lines = [
         "# SGLD llc against nested-sampling λ(nβ): sampler error apart from finite-temperature bias", "",
         f"Command: `{header['command']}`  ", f"Machine: {header['machine']}  ",
-        f"Load average at start / end: {header['load_start']} / {header['load_end']}  ",
+        f"Load average at start (earlier invocations: start (end)) / end: {header['load_start']} / {header['load_end']}  ",
         f"Settings: {header['settings']}, seed {header['seed']} (row i: fold_in(key(seed), i))  ",
         f"Versions: {header['versions']}", "",
         *([f"Note: {header['note']}", ""] if header.get("note") else []),
@@ -208,19 +208,23 @@ def main(argv=None) -> int:
         llc_rows = json.load(handle)["rows"]
     models = {model.label: model for model in toy_models.catalogue()}
     excluded = {family for family in args.exclude_families.split(",") if family}
-    rows, previous_command, note = [], None, args.note
+    rows, previous_command, previous_load, note = [], None, "", args.note
     if args.resume and os.path.exists(args.stem + ".json"):
         with open(args.stem + ".json") as handle:
             stored = json.load(handle)
         by_label = {r["model"]: r for r in llc_rows}
         rows = [{**compare(by_label[r["model"]], {k: r[k] for k in NESTED_KEYS}), "seconds": r["seconds"]} for r in stored["rows"]]
         previous_command = stored["command"]
+        previous_load = f"{stored['load_start']} (end {stored['load_end']}) ; then "
         note = note or stored.get("note")
     done = {r["model"] for r in rows}
-    command = "benchmarks/llc_against_nested.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    arguments = list(argv if argv is not None else sys.argv[1:])
+    if "--note" in arguments:  # the note is printed on its own line, not in the command
+        del arguments[arguments.index("--note"):arguments.index("--note") + 2]
+    command = "benchmarks/llc_against_nested.py " + " ".join(arguments)
     header = {"command": (previous_command + " ; then " if previous_command else "") + command.strip(),
               "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
-              "load_start": " ".join(f"{v:.1f}" for v in os.getloadavg()),
+              "load_start": previous_load + " ".join(f"{v:.1f}" for v in os.getloadavg()),
               "settings": {k: v for k, v in settings.items()}, "seed": args.seed, "note": note,
               "versions": slt.package_versions()}
     key = jax.random.key(args.seed)
