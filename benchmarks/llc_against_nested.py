@@ -24,7 +24,6 @@ benchmarks/results/llc_against_nested.{md,csv,json}; `--resume` keeps the rows a
 """
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -230,6 +229,7 @@ def main(argv=None) -> int:
     key = jax.random.key(args.seed)
     # d <= 2 first: they are checked against quadrature before the rest is trusted
     order = sorted(range(len(llc_rows)), key=lambda i: (llc_rows[i]["d"] > 2, llc_rows[i]["d"], i))
+    position = {llc_row["model"]: i for i, llc_row in enumerate(llc_rows)}  # rows are written in the llc table's order
     for index in order:
         llc_row = llc_rows[index]
         model = models[llc_row["model"]]
@@ -239,7 +239,7 @@ def main(argv=None) -> int:
         nested = nested_lambda_t(jax.random.fold_in(key, index), model, llc_row["nbeta"], settings)
         row = {**compare(llc_row, nested), "seconds": time.perf_counter() - started}
         rows.append(row)
-        rows.sort(key=lambda r: next(i for i, l in enumerate(llc_rows) if l["model"] == r["model"]))
+        rows.sort(key=lambda r: position[r["model"]])
         write_all(args.stem, header, rows)
         print(f"{row['model']:50s} quad={fmt(row['quadrature'])} nested={row['nested']:.4g} "
               f"[{row['nested_low']:.4g}, {row['nested_high']:.4g}] llc={row['llc']:.4g} err/se={row['sampler_error_in_se']:+.2f} "
