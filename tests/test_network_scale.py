@@ -6,7 +6,8 @@ forward passes (a gradient is one forward plus its backward) in the compiled ste
 Planted bug, checked once: with `mala_log_acceptance` recomputing the potential at the position
 (the code before `loss_at_position`), `test_sgld_step_forward_passes` fails with 4 calls instead
 of 3; with `rmsprop_sgld` evaluating the loss at w* in `unrecorded_step`, the rmsprop case fails
-with 2 instead of 1.
+with 2 instead of 1; likewise for `sghmc` and `sgnht`, which before their `unrecorded_step` had
+only `step` (2 calls where 1 is expected).
 """
 
 import jax
@@ -40,6 +41,10 @@ def _forward_passes(algorithm_of, model, data, which: str) -> int:
     (slt.sgld, {"mala_diagnostic": True}, "step", 3),  # + the gradient at the proposal, nothing at w
     (slt.rmsprop_sgld, {}, "unrecorded", 1),
     (slt.rmsprop_sgld, {}, "step", 2),
+    (slt.sghmc, {}, "unrecorded", 1),
+    (slt.sghmc, {}, "step", 2),
+    (slt.sgnht, {}, "unrecorded", 1),
+    (slt.sgnht, {}, "step", 2),
 ])
 def test_sgld_step_forward_passes(sampler, hyperparameters, which, expected):
     model = toy_models.get("dln", widths=(4, 3, 5), r=1)

@@ -224,6 +224,9 @@ def sghmc(
     The velocity starts at 0 (`init` takes no key); burn-in thermalises it within ~1/α steps.
     Every step splits its key into named batch and noise keys: no key is used twice (blackjax's
     `sghmc` reuses one).
+
+    Cost: one gradient per step; recorded steps (`step`) also evaluate the loss at w* on the
+    same batch, burn-in and the steps inside a thinning block (`unrecorded_step`) do not.
     """
     step_size = check_step_size(step_size)
     batch_size = check_batch_size(batch_size, posterior.num_data)
@@ -232,7 +235,8 @@ def sghmc(
     def init(position: Params) -> SGHMCState:
         return SGHMCState(position, tree_map(jnp.zeros_like, position))
 
-    def step(key: PRNGKeyArray, state: SGHMCState) -> tuple[SGHMCState, SGHMCInfo]:
+    def transition(key: PRNGKeyArray, state: SGHMCState):
+        """The move, shared by `step` and `unrecorded_step` so both give the same chain."""
         key_batch, key_noise = jax.random.split(key)
         batch = posterior.minibatch(key_batch, batch_size)
         grad, loss = posterior.grad_log_density(state.position, batch)
@@ -241,13 +245,22 @@ def sghmc(
         position = tree_map(jnp.add, state.position, momentum)
         info = SGHMCInfo(
             loss=loss,
-            loss_at_center=posterior.loss_fn(posterior.center, batch),
+            loss_at_center=jnp.full((), jnp.nan, dtype=loss.dtype),
             is_finite=jnp.isfinite(loss) & all_finite(grad),
             kinetic_temperature=_kinetic_temperature(momentum, step_size),
         )
-        return SGHMCState(position, momentum), info
+        return SGHMCState(position, momentum), info, batch
 
-    return SamplingAlgorithm(init, step)
+    def unrecorded_step(key: PRNGKeyArray, state: SGHMCState) -> tuple[SGHMCState, SGHMCInfo]:
+        """`step` without the loss at w* (NaN): burn-in and the steps inside a thinning block."""
+        new_state, info, _ = transition(key, state)
+        return new_state, info
+
+    def step(key: PRNGKeyArray, state: SGHMCState) -> tuple[SGHMCState, SGHMCInfo]:
+        new_state, info, batch = transition(key, state)
+        return new_state, info._replace(loss_at_center=posterior.loss_fn(posterior.center, batch))
+
+    return SamplingAlgorithm(init, step, unrecorded_step)
 
 
 # --------------------------------------------------------------------------------------------
@@ -293,6 +306,8 @@ def sgnht(
 
     Velocity starts at 0, so ξ first falls (the kinetic temperature is 0) and recovers once the
     velocity thermalises.
+
+    Cost: as `sghmc`, one gradient per step, plus the loss at w* on recorded steps only.
     """
     step_size = check_step_size(step_size)
     batch_size = check_batch_size(batch_size, posterior.num_data)
@@ -302,7 +317,8 @@ def sgnht(
         dtype = jnp.result_type(*jax.tree_util.tree_leaves(position))
         return SGNHTState(position, tree_map(jnp.zeros_like, position), jnp.asarray(diffusion, dtype))
 
-    def step(key: PRNGKeyArray, state: SGNHTState) -> tuple[SGNHTState, SGNHTInfo]:
+    def transition(key: PRNGKeyArray, state: SGNHTState):
+        """The move, shared by `step` and `unrecorded_step` so both give the same chain."""
         key_batch, key_noise = jax.random.split(key)
         batch = posterior.minibatch(key_batch, batch_size)
         grad, loss = posterior.grad_log_density(state.position, batch)
@@ -313,11 +329,20 @@ def sgnht(
         thermostat = state.thermostat + step_size * (kinetic_temperature - 1)
         info = SGNHTInfo(
             loss=loss,
-            loss_at_center=posterior.loss_fn(posterior.center, batch),
+            loss_at_center=jnp.full((), jnp.nan, dtype=loss.dtype),
             is_finite=jnp.isfinite(loss) & all_finite(grad),
             thermostat=thermostat,
             kinetic_temperature=kinetic_temperature,
         )
-        return SGNHTState(position, momentum, thermostat), info
+        return SGNHTState(position, momentum, thermostat), info, batch
 
-    return SamplingAlgorithm(init, step)
+    def unrecorded_step(key: PRNGKeyArray, state: SGNHTState) -> tuple[SGNHTState, SGNHTInfo]:
+        """`step` without the loss at w* (NaN): burn-in and the steps inside a thinning block."""
+        new_state, info, _ = transition(key, state)
+        return new_state, info
+
+    def step(key: PRNGKeyArray, state: SGNHTState) -> tuple[SGNHTState, SGNHTInfo]:
+        new_state, info, batch = transition(key, state)
+        return new_state, info._replace(loss_at_center=posterior.loss_fn(posterior.center, batch))
+
+    return SamplingAlgorithm(init, step, unrecorded_step)
