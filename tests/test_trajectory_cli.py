@@ -52,12 +52,14 @@ def test_slt_trajectory_writes_the_table_and_figure_and_refuses_a_missing_path(t
     assert refused.returncode == 2 and "no parameter at path 'layers/0'" in refused.stderr
 
 
-@pytest.mark.parametrize("name", ["fig_trajectory_dln"])
-def test_trajectory_figure_small_writes_images(name, tmp_path):
+@pytest.mark.slow  # 2-3 minutes each under load: the figure runs whole trajectories
+@pytest.mark.parametrize(("name", "printed"), [("fig_trajectory_dln", ["final checkpoint, γ = 1", "teacher transitions"]),
+                                               ("fig_trajectory_tms", ["minimally singular, λ = 8.5", "k-gon at each"])])
+def test_trajectory_figure_small_writes_images(name, printed, tmp_path):
     result = subprocess.run([sys.executable, "-W", "error", str(ROOT / "figures" / f"{name}.py"), "--small",
                              "--out", str(tmp_path)], capture_output=True, text=True, timeout=900, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "final checkpoint, γ = 1" in result.stdout and "teacher transitions" in result.stdout
+    assert all(text in result.stdout for text in printed), result.stdout[-3000:]
     for suffix in ("png", "pdf"):
         path = tmp_path / f"{name}.{suffix}"
         assert path.exists() and path.stat().st_size > 1000, path
