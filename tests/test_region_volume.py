@@ -125,6 +125,21 @@ def test_bootstrap_pearson():
         experiments.bootstrap_pearson([1.0, 2.0], [1.0, 2.0], key)
 
 
+def test_bootstrap_pearson_carries_the_noise_of_repeated_estimates():
+    """x given as R noisy repeats per pair: r is that of the means, and the interval widens with
+    the repeats' spread (the same means, noisier repeats)."""
+    key = jax.random.key(4)
+    x = np.linspace(0.0, 5.0, 8)
+    y = x + np.array([0.3, -0.2, 0.1, -0.3, 0.2, -0.1, 0.3, -0.2])
+    offsets = np.array([-1.0, 0.0, 1.0])
+    quiet = x[:, None] + 0.05 * offsets[None, :]
+    noisy = x[:, None] + 2.0 * offsets[None, :]
+    r_quiet, (low_quiet, _) = experiments.bootstrap_pearson(quiet, y, key)
+    r_noisy, (low_noisy, _) = experiments.bootstrap_pearson(noisy, y, key)
+    assert r_quiet == pytest.approx(r_noisy) == pytest.approx(np.corrcoef(x, y)[0, 1])
+    assert low_noisy < low_quiet - 0.05
+
+
 def test_nested_experiment_refuses_bad_sizes():
     with pytest.raises(ValueError, match="num_bits"):
         experiments.bayesian_sampler_nested_experiment(jax.random.key(0), num_bits=2)
@@ -139,15 +154,20 @@ def test_nested_experiment_against_rejection_counts():
     settings = dict(num_bits=4, num_train=8, widths=(8,))
     result = experiments.bayesian_sampler_nested_experiment(
         jax.random.key(2), num_training_sets=1, num_runs=512, num_steps=300, num_functions=5, num_live=100,
-        **settings)
+        num_repeats=1, **settings)  # one run: its own stated error bar is what is checked
     (training_set,) = result.training_sets
     network = experiments.MultilayerNetwork(4, (8,))
     scales = network.prior_scales(1.0, 0.1)
     inputs = experiments.boolean_inputs(4)
     train = np.asarray(training_set.train_index)
     test = np.setdiff1d(np.arange(16), train)
-    draws = jax.random.normal(jax.random.key(5), (1 << 22, network.dimension)) * scales[None, :]
-    signs = np.asarray(jax.jit(jax.vmap(lambda w: network.apply(w, inputs) > 0))(draws))
+
+    @jax.jit
+    def chunk_signs(key):
+        draws = jax.random.normal(key, (1 << 19, network.dimension)) * scales[None, :]
+        return jax.vmap(lambda w: network.apply(w, inputs) > 0)(draws)
+
+    signs = np.concatenate([np.asarray(chunk_signs(k)) for k in jax.random.split(jax.random.key(5), 8)])
     labels = np.asarray(experiments.target_function(inputs)) > 0
     in_s = np.all(signs[:, train] == labels[train][None, :], axis=1)
     test_codes = signs[in_s][:, test].astype(np.int64) @ (2 ** np.arange(test.size))

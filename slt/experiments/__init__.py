@@ -43,7 +43,7 @@ SMALL_SETTINGS = {
                              num_llc_steps=600),
     "counting": dict(num_volume_draws=1 << 16, num_chains=4, num_steps=1500, num_burnin=500),
     "bayesian-sampler-nested": dict(num_bits=3, num_train=4, widths=(6,), num_training_sets=1, num_runs=128,
-                                    num_steps=100, num_functions=3, num_live=40, num_ess_steps=10),
+                                    num_steps=100, num_functions=3, num_live=40, num_ess_steps=10, num_repeats=2),
 }
 
 EXPERIMENTS = {

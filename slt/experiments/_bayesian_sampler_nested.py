@@ -17,10 +17,14 @@ network with zero training error on S.
   whose zero set is that region. P(S) from the prior; P_B(f|S) directly, as the mass of
   {K_{T,f} = 0} under the prior restricted to S (the run's moves never leave S, its live points
   start as draws in S from `region_draws`), so each function's depth is −log P_B(f|S), not
-  −log P(f). log P(f) = log P(S) + log P_B(f|S). Error bars: each run's standard error.
+  −log P(f). log P(f) = log P(S) + log P_B(f|S). Each is the mean of `num_repeats` independent
+  runs (each repeat a fresh P(S) run whose live points seed its P_B(f|S) runs), with standard
+  error from their spread, sd/√R. The runs' own errors (`*_stated_std_error`, from Skilling's
+  shrinkage and the binomial live share) are reported beside it: at d = 2001 they understate the
+  spread (the live points descend from few ancestors; benchmarks/results/experiment_bayesian_sampler_7bit.md).
 - Per training set, Pearson r of log P_SGD against log P_B over the `num_functions` functions SGD
-  finds most often, with a 95 % percentile interval from `num_bootstrap` paired bootstrap
-  resamples of those functions.
+  finds most often, with a 95 % percentile interval from `num_bootstrap` bootstrap resamples of
+  those functions and, within each, of its R runs (`bootstrap_pearson`).
 """
 
 import time
@@ -80,22 +84,25 @@ class NestedFunctionRow(NamedTuple):
     count: int
     log_p_sgd: float
     log_p_sgd_std_error: float
-    log_p_bayes: float
-    log_p_bayes_std_error: float
+    log_p_bayes: float              # mean over the independent runs
+    log_p_bayes_std_error: float    # their spread sd/√R (the run's own error when R = 1)
+    log_p_bayes_stated_std_error: float  # what the runs' own errors claim, √(mean se²/R)
+    log_p_bayes_runs: tuple[float, ...]
     test_accuracy: float
-    nested_seconds: float
 
 
 class TrainingSetResult(NamedTuple):
     train_index: tuple[int, ...]
     converged: int
     num_distinct: int             # distinct test functions among the converged runs
-    log_p_train: float            # log P(S), the prior mass fitting S
-    log_p_train_std_error: float
+    log_p_train: float            # log P(S), the prior mass fitting S: mean over the runs
+    log_p_train_std_error: float  # their spread sd/√R
+    log_p_train_stated_std_error: float
+    log_p_train_runs: tuple[float, ...]
     pearson: float                # r of log P_SGD vs log P_B over `functions`
     pearson_interval: tuple[float, float]  # 95 % paired-bootstrap interval
     functions: tuple[NestedFunctionRow, ...]
-    seconds: dict                 # 'train', 'prior_of_s', 'functions'
+    seconds: dict                 # 'train', 'nested'
 
 
 class NestedBayesianSamplerResult(NamedTuple):
@@ -106,6 +113,7 @@ class NestedBayesianSamplerResult(NamedTuple):
     num_runs: int
     num_live: int
     num_ess_steps: int
+    num_repeats: int
     training_sets: tuple[TrainingSetResult, ...]
 
 
@@ -122,14 +130,21 @@ def _hinge_factory(network: MultilayerNetwork):
 
 
 def bootstrap_pearson(x, y, key: PRNGKeyArray, num_bootstrap: int = 2000) -> tuple[float, tuple[float, float]]:
-    """Pearson r of (x, y) and its 95 % percentile interval over paired bootstrap resamples
-    (resamples with a constant x or y are dropped). Needs ≥ 3 pairs (ValueError otherwise)."""
+    """Pearson r of (x, y) and its 95 % percentile interval over paired bootstrap resamples.
+
+    x is [n] or [n, R] (R independent estimates of each x_i: x_i is their mean, and each bootstrap
+    resample also resamples the R estimates of every pair it draws, so the interval carries their
+    noise). Resamples with a constant x or y are dropped. Needs ≥ 3 pairs (ValueError otherwise).
+    """
     x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    if x.shape != y.shape or x.ndim != 1 or x.size < 3:
-        raise ValueError(f"need two equal-length vectors of >= 3 values, got shapes {x.shape} and {y.shape}")
-    r = float(np.corrcoef(x, y)[0, 1])
-    index = np.asarray(jax.random.randint(key, (num_bootstrap, x.size), 0, x.size))
-    xs, ys = x[index], y[index]
+    x = x[:, None] if x.ndim == 1 else x
+    if x.ndim != 2 or y.ndim != 1 or x.shape[0] != y.size or y.size < 3:
+        raise ValueError(f"need x [n] or [n, R] and y [n] with n >= 3 values, got shapes {x.shape} and {y.shape}")
+    r = float(np.corrcoef(x.mean(1), y)[0, 1])
+    key_pairs, key_repeats = jax.random.split(key)
+    index = np.asarray(jax.random.randint(key_pairs, (num_bootstrap, y.size), 0, y.size))
+    repeats = np.asarray(jax.random.randint(key_repeats, (num_bootstrap, y.size, x.shape[1]), 0, x.shape[1]))
+    xs, ys = np.take_along_axis(x[index], repeats, axis=2).mean(2), y[index]
     xs, ys = xs - xs.mean(1, keepdims=True), ys - ys.mean(1, keepdims=True)
     denominator = np.sqrt(np.sum(xs**2, 1) * np.sum(ys**2, 1))
     valid = denominator > 0
@@ -152,11 +167,12 @@ def bayesian_sampler_nested_experiment(
     optimizer: str = "adam",
     learning_rate: float = 0.01,
     batch_size: int | None = None,
-    num_runs: int = 16384,
+    num_runs: int = 8192,
     num_steps: int = 100,
     num_functions: int = 20,
     num_live: int = 100,
     num_ess_steps: int = 20,
+    num_repeats: int = 3,
     num_bootstrap: int = 2000,
     max_seconds_per_function: float | None = None,
 ) -> NestedBayesianSamplerResult:
@@ -175,8 +191,9 @@ def bayesian_sampler_nested_experiment(
     num_inputs = 2**num_bits
     if not 1 <= num_train < num_inputs:
         raise ValueError(f"num_train must be in [1, {num_inputs - 1}], got {num_train}")
-    if num_functions < 3 or num_training_sets < 1:
-        raise ValueError(f"need num_functions >= 3 and num_training_sets >= 1, got {num_functions}, {num_training_sets}")
+    if num_functions < 3 or num_training_sets < 1 or num_repeats < 1:
+        raise ValueError(f"need num_functions >= 3, num_training_sets >= 1 and num_repeats >= 1, got {num_functions}, "
+                         f"{num_training_sets}, {num_repeats}")
     network = MultilayerNetwork(num_bits, tuple(widths))
     scales = network.prior_scales(1.0, bias_scale)
     hinge = _hinge_factory(network)
@@ -184,7 +201,7 @@ def bayesian_sampler_nested_experiment(
     targets = target_function(inputs)
     results = []
     for set_key in jax.random.split(key, num_training_sets):
-        key_split, key_init, key_train, key_prior, key_draws, key_functions, key_bootstrap = jax.random.split(set_key, 7)
+        key_split, key_init, key_train, key_prior, key_functions, key_bootstrap = jax.random.split(set_key, 6)
         train_index = np.sort(np.asarray(jax.random.permutation(key_split, num_inputs))[:num_train])
         test_index = np.setdiff1d(np.arange(num_inputs), train_index)
         train_set = _Labelled(inputs[train_index], targets[train_index])
@@ -206,35 +223,55 @@ def bayesian_sampler_nested_experiment(
         train_seconds = time.perf_counter() - started
 
         started = time.perf_counter()
-        prior_of_s = region_log_volume(key_prior, hinge, train_set, scales, num_live=num_live,
-                                       num_ess_steps=num_ess_steps)
-        prior_seconds = time.perf_counter() - started
-        rows, total = [], int(counts.sum())
         target_test = np.asarray(targets)[test_index] > 0
-        for function_key, index in zip(jax.random.split(key_functions, len(order)), order):
-            key_start, key_run = jax.random.split(function_key)
-            started = time.perf_counter()
-            start = region_draws(key_start, prior_of_s.inside, scales, hinge, train_set, num_draws=num_live,
-                                 num_ess_steps=num_ess_steps)
-            test_set = _Labelled(inputs[test_index], jnp.asarray(np.where(patterns[index], 1.0, -1.0), jnp.float32))
-            volume = region_log_volume(key_run, hinge, test_set, scales, initial=start, base_fn=hinge,
-                                       base_args=train_set, num_live=num_live, num_ess_steps=num_ess_steps,
-                                       max_seconds=max_seconds_per_function)
+        test_sets = [_Labelled(inputs[test_index], jnp.asarray(np.where(patterns[i], 1.0, -1.0), jnp.float32))
+                     for i in order]
+        log_p_train, train_errors = np.zeros(num_repeats), np.zeros(num_repeats)
+        log_p_bayes, bayes_errors = np.zeros((len(order), num_repeats)), np.zeros((len(order), num_repeats))
+        for repeat, (key_s, key_repeat) in enumerate(zip(jax.random.split(key_prior, num_repeats),
+                                                          jax.random.split(key_functions, num_repeats))):
+            prior_of_s = region_log_volume(key_s, hinge, train_set, scales, num_live=num_live,
+                                           num_ess_steps=num_ess_steps)
+            log_p_train[repeat], train_errors[repeat] = prior_of_s.log_volume, prior_of_s.std_error
+            for row, (function_key, test_set) in enumerate(zip(jax.random.split(key_repeat, len(order)), test_sets)):
+                key_start, key_run = jax.random.split(function_key)
+                start = region_draws(key_start, prior_of_s.inside, scales, hinge, train_set, num_draws=num_live,
+                                     num_ess_steps=num_ess_steps)
+                volume = region_log_volume(key_run, hinge, test_set, scales, initial=start, base_fn=hinge,
+                                           base_args=train_set, num_live=num_live, num_ess_steps=num_ess_steps,
+                                           max_seconds=max_seconds_per_function)
+                log_p_bayes[row, repeat], bayes_errors[row, repeat] = volume.log_volume, volume.std_error
+        nested_seconds = time.perf_counter() - started
+        total = int(counts.sum())
+        rows = []
+        for row, index in enumerate(order):
             count = int(counts[index])
             p_sgd = count / total
+            value, error = _combine(log_p_bayes[row], bayes_errors[row])
             rows.append(NestedFunctionRow(
                 _pattern_string(patterns[index]), count, float(np.log(p_sgd)), float(np.sqrt((1 - p_sgd) / count)),
-                volume.log_volume, volume.std_error, float(np.mean(patterns[index] == target_test)),
-                time.perf_counter() - started))
-        finite = [row for row in rows if np.isfinite(row.log_p_bayes)]
-        if len(finite) >= 3:
-            pearson, interval = bootstrap_pearson([r.log_p_bayes for r in finite], [r.log_p_sgd for r in finite],
+                value, error, float(np.sqrt(np.mean(bayes_errors[row] ** 2) / num_repeats)),
+                tuple(float(v) for v in log_p_bayes[row]), float(np.mean(patterns[index] == target_test))))
+        finite = np.all(np.isfinite(log_p_bayes), axis=1)
+        if np.sum(finite) >= 3:
+            pearson, interval = bootstrap_pearson(log_p_bayes[finite], [r.log_p_sgd for r, ok in zip(rows, finite) if ok],
                                                   key_bootstrap, num_bootstrap)
         else:
             pearson, interval = float("nan"), (float("nan"), float("nan"))
+        train_value, train_error = _combine(log_p_train, train_errors)
         results.append(TrainingSetResult(
-            tuple(int(i) for i in train_index), int(run.converged.sum()), int(len(counts)), prior_of_s.log_volume,
-            prior_of_s.std_error, pearson, interval, tuple(rows),
-            {"train": train_seconds, "prior_of_s": prior_seconds, "functions": sum(r.nested_seconds for r in rows)}))
+            tuple(int(i) for i in train_index), int(run.converged.sum()), int(len(counts)), train_value, train_error,
+            float(np.sqrt(np.mean(train_errors**2) / num_repeats)), tuple(float(v) for v in log_p_train), pearson,
+            interval, tuple(rows), {"train": train_seconds, "nested": nested_seconds}))
     return NestedBayesianSamplerResult(num_bits, num_train, tuple(widths), optimizer, num_runs, num_live, num_ess_steps,
-                                       tuple(results))
+                                       num_repeats, tuple(results))
+
+
+def _combine(values: np.ndarray, std_errors: np.ndarray) -> tuple[float, float]:
+    """Mean of independent runs' log estimates and its standard error: the runs' spread sd/√R
+    (R ≥ 2), or the single run's own error (R = 1); −inf if any run was capped."""
+    if not np.all(np.isfinite(values)):
+        return float("-inf"), float("nan")
+    if values.size == 1:
+        return float(values[0]), float(std_errors[0])
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size))
