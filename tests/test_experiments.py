@@ -112,6 +112,8 @@ def test_cli_rejects_unknown_experiment(capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("script, stem", [("fig_experiment_volume.py", "fig_experiment_volume"),
                                           ("fig_experiment_bayesian_sampler.py", "fig_experiment_bayesian_sampler"),
+                                          ("fig_experiment_bayesian_sampler_7bit.py",
+                                           "fig_experiment_bayesian_sampler_7bit"),
                                           ("fig_experiment_counting.py", "fig_experiment_counting")])
 def test_figure_scripts_small(tmp_path, script, stem):
     result = subprocess.run([sys.executable, "-W", "error", str(ROOT / "figures" / script), "--small", "--out",

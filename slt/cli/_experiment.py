@@ -1,7 +1,8 @@
-"""`slt experiment {volume,bayesian-sampler,counting} [--small] [--seed S] [--json]`.
+"""`slt experiment {volume,bayesian-sampler,bayesian-sampler-nested,counting} [--small] [--seed S] [--json]`.
 
     slt experiment volume             # guess-and-check vs SGD/SGLD (Chiang et al. 2023)
     slt experiment bayesian-sampler   # P_SGD(f|S) vs P_B(f|S) on Boolean functions (Mingard et al. 2021)
+    slt experiment bayesian-sampler-nested  # the same at 7 bits, P_B(f|S) by nested sampling
     slt experiment counting           # direct vs extra-computation network: LLC and local volume
 """
 
@@ -53,7 +54,9 @@ def run_experiment(args) -> int:
     if args.json:
         print(json.dumps(_clean(result), indent=2, ensure_ascii=False))
         return 0
-    {"volume": _print_volume, "bayesian-sampler": _print_bayes, "counting": _print_counting}[args.name](result)
+    printers = {"volume": _print_volume, "bayesian-sampler": _print_bayes, "bayesian-sampler-nested": _print_nested,
+                "counting": _print_counting}
+    printers[args.name](result)
     return 0
 
 
@@ -85,6 +88,20 @@ def _print_bayes(result) -> None:
         llc = "" if not math.isfinite(row.llc) else f"{row.llc:.2f} ± {row.llc_std_error:.2f}"
         print(f"{row.test_pattern:18s} {row.p_bayes:8.4f} " + " ".join(f"{row.p_optimizers[o]:9.4f}" for o in optimizers)
               + f" {row.test_accuracy:9.3f} {llc:>16s}")
+
+
+def _print_nested(result) -> None:
+    print(f"{result.num_bits}-bit Boolean functions, |S| = {result.num_train}, ReLU MLP "
+          f"{result.num_bits}-{'-'.join(map(str, result.widths))}-1, {result.optimizer} x {result.num_runs} runs; "
+          f"P_B(f|S) by nested sampling ({result.num_live} live points); natural logs ± se")
+    for index, training_set in enumerate(result.training_sets):
+        low, high = training_set.pearson_interval
+        print(f"set {index}: converged {training_set.converged}/{result.num_runs}, {training_set.num_distinct} distinct "
+              f"f; log P(S) = {training_set.log_p_train:.2f} ± {training_set.log_p_train_std_error:.2f}; "
+              f"r(log P_SGD, log P_B) = {training_set.pearson:.3f} [{low:.3f}, {high:.3f}]")
+        for row in training_set.functions:
+            print(f"  {row.test_pattern:18s} log P_SGD {row.log_p_sgd:7.2f} ± {row.log_p_sgd_std_error:.2f}   "
+                  f"log P_B {row.log_p_bayes:7.2f} ± {row.log_p_bayes_std_error:.2f}   test acc {row.test_accuracy:.2f}")
 
 
 def _print_counting(result) -> None:

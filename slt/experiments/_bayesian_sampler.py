@@ -41,6 +41,7 @@ def boolean_inputs(num_bits: int) -> jax.Array:
 
 
 def target_function(inputs: jax.Array) -> jax.Array:
+    """t(x) = sign(x₁ + x₂ + x₃ + ½ Σ_{j>3} x_j) in {−1, +1} (a sum of 0 gives −1), for inputs [n, k ≥ 3]."""
     weights = jnp.asarray([1.0, 1.0, 1.0] + [0.5] * (inputs.shape[1] - 3))
     return jnp.where(inputs @ weights > 0, 1.0, -1.0)
 

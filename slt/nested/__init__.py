@@ -1,7 +1,9 @@
 """Nested sampling of the density of states V(ε) = ∫_{K(w)<ε} φ(w) dw (Skilling 2006), from which
 `estimators.rlct_from_dead_points` reads λ and m and `estimators.lambda_curve` reads F(t) and λ(t)
-at every temperature at once. See `nested_sampling` for the moves and the stopping rule."""
+at every temperature at once. See `nested_sampling` for the moves and the stopping rule.
+`region_log_volume` measures the Gaussian prior mass of a region {K = 0} (Mingard et al.'s P(f))."""
 
+from slt.nested._region import RegionVolume, region_draws, region_log_volume
 from slt.nested._sampler import (
     NestedEstimate,
     NestedRun,
@@ -19,11 +21,14 @@ __all__ = [
     "NestedEstimate",
     "NestedRun",
     "NestedSamplingError",
+    "RegionVolume",
     "live_point_counts",
     "load_nested_run",
     "nested_finite_temperature_rlct",
     "nested_rlct",
     "nested_sample_model",
     "nested_sampling",
+    "region_draws",
+    "region_log_volume",
     "save_nested_run",
 ]
