@@ -19,7 +19,7 @@ import numpy as np
 
 from slt.estimate._calibration import (
     GradientStatistics,
-    calibrate_step_sizes,
+    calibrate_sgld_step_sizes,
     pilot_gradient_statistics_jobs,
     step_size_bias,
 )
@@ -96,24 +96,12 @@ def sgld_runs(posteriors, initial_positions, keys, settings: EstimateSettings, *
     key_pilot, key_gradient_pilot, key_sample, _ = (list(k) for k in zip(*(jax.random.split(key, 4) for key in keys)))
     records: list[dict | None] = [None] * num_jobs
     if step_size is None:
-        calibrations = calibrate_step_sizes(posteriors, initial_positions, key_pilot, batch_size=batch_size,
-                                            target_acceptance=settings.target_acceptance,
-                                            num_steps=settings.pilot_steps)
-        mala_step_sizes = [calibration.step_size for calibration in calibrations]
-        pilots = hooks.pilot_gradient_statistics(posteriors, initial_positions, key_gradient_pilot,
-                                                 batch_size=batch_size, step_sizes=[e / 4 for e in mala_step_sizes],
-                                                 num_steps=4 * settings.pilot_steps)
-        step_sizes = []
-        for job, (calibration, mala_step_size, pilot) in enumerate(zip(calibrations, mala_step_sizes, pilots)):
-            bias_step_size = bias_tolerance * mala_step_size / max(step_size_bias(mala_step_size, pilot, bias_floor),
-                                                                   1e-300)
-            chosen = min(mala_step_size, bias_step_size)
-            step_sizes.append(chosen)
-            records[job] = {
-                **calibration._replace(step_size=float(chosen)).to_json(), "mala_step_size": mala_step_size,
-                "bias_step_size": bias_step_size, "bias_tolerance": bias_tolerance,
-                "pilot_mean_squared_gradient": pilot.mean_squared_gradient,
-                "pilot_llc": pilot.mean_scaled_loss_gap}
+        records = calibrate_sgld_step_sizes(posteriors, initial_positions, key_pilot, key_gradient_pilot,
+                                            batch_size=batch_size, target_acceptance=settings.target_acceptance,
+                                            bias_tolerance=bias_tolerance, pilot_steps=settings.pilot_steps,
+                                            bias_floor=bias_floor,
+                                            pilot_gradient_statistics=hooks.pilot_gradient_statistics)
+        step_sizes = [record["step_size"] for record in records]
     else:
         step_sizes = [step_size] * num_jobs
     num_burnin, num_steps = settings.num_burnin, settings.num_steps
