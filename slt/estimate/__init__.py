@@ -24,10 +24,13 @@ from slt.estimate._result import INTERVAL_NOTE, INTERVAL_Z, EstimateResult
 from slt.estimate._run_diagnostics import MAX_PREDICTED_STEP_SIZE_BIAS, MIN_LANGEVIN_TIME
 from slt.estimate._runs import (
     GRADIENT_SHARE_DRAWS_PER_CHAIN,
+    LIGHT_TAILED_SHARE,
     MAX_GRADIENT_SHARE,
+    MAX_REFINED_LENGTHENING,
     REFINE_BIAS_FACTOR,
     EstimateHooks,
     drawn_gradient_statistics,
+    tail_persisted,
 )
 from slt.estimate._settings import (
     DEFAULT_BIAS_TOLERANCE,
@@ -47,8 +50,10 @@ __all__ = [
     "GRADIENT_SHARE_DRAWS_PER_CHAIN",
     "INTERVAL_NOTE",
     "INTERVAL_Z",
+    "LIGHT_TAILED_SHARE",
     "MAX_GRADIENT_SHARE",
     "MAX_PREDICTED_STEP_SIZE_BIAS",
+    "MAX_REFINED_LENGTHENING",
     "METHODS",
     "MIN_LANGEVIN_TIME",
     "REFINE_BIAS_FACTOR",
@@ -78,4 +83,5 @@ __all__ = [
     "resolve_model",
     "sampled_model",
     "step_size_bias",
+    "tail_persisted",
 ]
