@@ -33,6 +33,9 @@ def main() -> None:
                    "reasons": diagnostics["reasons"], "step_size": diagnostics["step_size"],
                    "langevin_time": diagnostics["langevin_time"],
                    "refinements": [r["step_size"] for r in diagnostics["step_size_refinements"]],
+                   "refinement_shares": [r["largest_gradient_share"] for r in diagnostics["step_size_refinements"]],
+                   "largest_gradient_share": diagnostics["largest_gradient_share"], "num_steps": diagnostics["num_steps"],
+                   "exact_at_nbeta": diagnostics["exact_at_nbeta"], "interval": list(result.interval),
                    "per_chain": [float(v) for v in diagnostics["per_chain"]], "seconds": result.seconds}
             out.write(json.dumps(row) + "\n")
             out.flush()

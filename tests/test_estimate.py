@@ -4,6 +4,7 @@ estimate against the exact finite-temperature value λ(t) of a 2-D model (with a
 import contextlib
 import io
 import json
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -17,6 +18,9 @@ from slt.estimate import (
     DEFAULT_NUM_DRAWS,
     DEFAULT_THINNING,
     GRADIENT_SHARE_DRAWS_PER_CHAIN,
+    LIGHT_TAILED_SHARE,
+    MAX_GRADIENT_SHARE,
+    MAX_REFINED_LENGTHENING,
     MIN_LANGEVIN_TIME,
     REFINE_BIAS_FACTOR,
     EstimateHooks,
@@ -28,6 +32,7 @@ from slt.estimate import (
     in_model_coordinates,
     pilot_gradient_statistics_jobs,
     step_size_bias,
+    tail_persisted,
 )
 from slt.estimate.methods import fit_systematic_error
 from slt.run import Trace
@@ -335,8 +340,8 @@ def test_a_run_whose_own_draws_predict_too_much_bias_is_continued_at_a_smaller_s
     assert earlier["predicted_step_size_bias"] > 2 * bias_bound  # the planted error was large ...
     assert diagnostics["predicted_step_size_bias"] < bias_bound  # ... and is gone
     assert diagnostics["step_size"] < earlier["step_size"] / 5
-    assert diagnostics["langevin_time"] == pytest.approx(diagnostics["num_steps"] * (diagnostics["step_size"]
-                                                                                      + earlier["step_size"]))
+    assert diagnostics["langevin_time"] == pytest.approx(diagnostics["num_steps"] * diagnostics["step_size"]
+                                                         + earlier["num_steps"] * earlier["step_size"])
     assert abs(refined.estimate - exact) < 3 * refined.std_error + bias_bound * exact, (refined.estimate, exact)
 
     unrefined = estimate(model, **run, max_step_size_refinements=0)  # the planted bug: no refinement
@@ -471,6 +476,48 @@ def test_waic_singular_fluctuation_of_a_regular_model_is_half_the_dimension():
     doubled = EstimateHooks(make_posterior=lambda **kwargs: TemperedPosterior(**{**kwargs, "nbeta": 2 * kwargs["nbeta"]}))
     planted = estimate(model, "waic", key=key, n=n, num_chains=4, num_draws=800, exact=False, hooks=doubled)
     assert not fluctuation_within_tolerance(planted, d / 2), planted.diagnostics["singular_fluctuation"]
+
+
+def test_a_refined_run_is_lengthened_to_keep_the_first_runs_langevin_time():
+    # A run continued at ε' = ε_0 / k covers k times less Langevin time in as many steps (the
+    # README example's seed 0: refined 6.8×, T = 0.75, R-hat 1.033). The refined run must record
+    # its draws min(⌈k⌉, cap) times as far apart. Planted: the pilot sees a tenth of E|ĝ|², so
+    # k is about 10 and the cap applies; at a third, k is about 3, under the cap.
+    for scale in (10, 3):
+        def underestimating_pilot(*args, scale=scale, **kwargs):
+            return [s._replace(mean_squared_gradient=s.mean_squared_gradient / scale)
+                    for s in pilot_gradient_statistics_jobs(*args, **kwargs)]
+
+        result = estimate(toy_models.get("regular", d=1), key=jax.random.key(3), population=True, num_chains=2,
+                          num_draws=200, thinning=5, exact=False,
+                          hooks=EstimateHooks(pilot_gradient_statistics=underestimating_pilot))
+        diagnostics = result.diagnostics
+        first = diagnostics["step_size_refinements"][0]
+        ratio = first["step_size"] / diagnostics["step_size"]
+        assert ratio > 2, ratio  # the planted miscalibration was caught and refined
+        factor = min(int(np.ceil(ratio)), MAX_REFINED_LENGTHENING)
+        assert diagnostics["thinning"] == 5 * factor > 5 and diagnostics["num_draws"] == 200
+        assert diagnostics["num_steps"] == 250 + 1000 * factor and first["num_steps"] == 1250
+        recorded_time, first_recorded_time = 1000 * factor * diagnostics["step_size"], 1000 * first["step_size"]
+        if scale == 3:  # under the cap the first run's Langevin time is kept in full
+            assert ratio < MAX_REFINED_LENGTHENING and recorded_time >= first_recorded_time * (1 - 1e-9), ratio
+
+
+def test_a_tail_that_does_not_shrink_with_the_step_size_keeps_the_flag():
+    """A heavy-tailed run (share > `MAX_GRADIENT_SHARE`) is refined at a smaller ε where the prior
+    is not known to cause the tail; the refined run clears the screen only if its largest share
+    came down to `LIGHT_TAILED_SHARE` (README example, seed 3: 0.72 → 0.013)."""
+    class Stage(NamedTuple):
+        earlier_runs: tuple
+        gradient_statistics: GradientStatistics
+
+    def stage(before, after):
+        return Stage(({"largest_gradient_share": before},), GradientStatistics(1.0, 1.0, after, 4000))
+
+    assert tail_persisted(stage(0.72, 0.9 * MAX_GRADIENT_SHARE))  # below the screen, but not light: the target's
+    assert not tail_persisted(stage(0.72, 0.013))  # the step's tail, gone at the smaller ε
+    assert not tail_persisted(stage(0.9 * MAX_GRADIENT_SHARE, 0.9 * MAX_GRADIENT_SHARE))  # never heavy-tailed
+    assert LIGHT_TAILED_SHARE < MAX_GRADIENT_SHARE
 
 
 def test_a_heavy_tailed_gradient_marks_the_result_unreliable():

@@ -13,6 +13,7 @@ from slt.estimate._calibration import (
     GradientStatistics,
     StepSizeCalibration,
     absolute_step_size_bias,
+    calibrate_sgld_step_sizes,
     calibrate_step_sizes,
     pilot_gradient_statistics_jobs,
     step_size_bias,
@@ -23,10 +24,13 @@ from slt.estimate._result import INTERVAL_NOTE, INTERVAL_Z, EstimateResult
 from slt.estimate._run_diagnostics import MAX_PREDICTED_STEP_SIZE_BIAS, MIN_LANGEVIN_TIME
 from slt.estimate._runs import (
     GRADIENT_SHARE_DRAWS_PER_CHAIN,
+    LIGHT_TAILED_SHARE,
     MAX_GRADIENT_SHARE,
+    MAX_REFINED_LENGTHENING,
     REFINE_BIAS_FACTOR,
     EstimateHooks,
     drawn_gradient_statistics,
+    tail_persisted,
 )
 from slt.estimate._settings import (
     DEFAULT_BIAS_TOLERANCE,
@@ -46,8 +50,10 @@ __all__ = [
     "GRADIENT_SHARE_DRAWS_PER_CHAIN",
     "INTERVAL_NOTE",
     "INTERVAL_Z",
+    "LIGHT_TAILED_SHARE",
     "MAX_GRADIENT_SHARE",
     "MAX_PREDICTED_STEP_SIZE_BIAS",
+    "MAX_REFINED_LENGTHENING",
     "METHODS",
     "MIN_LANGEVIN_TIME",
     "REFINE_BIAS_FACTOR",
@@ -61,6 +67,7 @@ __all__ = [
     "SettingsError",
     "StepSizeCalibration",
     "absolute_step_size_bias",
+    "calibrate_sgld_step_sizes",
     "calibrate_step_sizes",
     "default_nbeta",
     "default_rlct_nbetas",
@@ -76,4 +83,5 @@ __all__ = [
     "resolve_model",
     "sampled_model",
     "step_size_bias",
+    "tail_persisted",
 ]

@@ -24,7 +24,7 @@ posterior the pilot reached; the main run reports its own acceptance (`Diagnosti
 the number to trust. The grid has ratio 2, so the chosen ε is within a factor 2 of the target.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from typing import NamedTuple
 
@@ -233,3 +233,42 @@ def step_size_bias(step_size: float, statistics: GradientStatistics, floor: floa
     """Predicted relative bias of the LLC, b(ε) ≈ ε E|ĝ_b(w)|² / (4 λ̂): `absolute_step_size_bias`
     over λ̂, the statistics' E[nβ (L_b − L_b(w*))] floored at `floor`."""
     return absolute_step_size_bias(step_size, statistics) / max(statistics.mean_scaled_loss_gap, floor)
+
+
+def calibrate_sgld_step_sizes(posteriors: Sequence[TemperedPosterior], positions: Sequence[Params],
+                              pilot_keys: Sequence[PRNGKeyArray], gradient_keys: Sequence[PRNGKeyArray], *,
+                              batch_size: int | None, target_acceptance: float, bias_tolerance: float,
+                              pilot_steps: int, bias_floor: float = 0.05,
+                              pilot_gradient_statistics: Callable[..., list[GradientStatistics]] | None = None,
+                              ) -> list[dict]:
+    """The two-stage SGLD step size of every job, ε = min(ε_MALA, ε_bias), with its record.
+
+    ε_MALA = `calibrate_step_sizes` (the largest ratio-2 grid ε whose `pilot_steps`-step pilot from
+    `positions` has mean MALA acceptance >= `target_acceptance`, keys `pilot_keys`); a pilot of
+    4 · `pilot_steps` steps at ε_MALA / 4 (keys `gradient_keys`) measures E|ĝ_b|² and
+    λ̂ = E[nβ (L_b(w) − L_b(w*))], and ε_bias is the ε whose predicted relative SGLD bias
+
+        b(ε) = ε E|ĝ_b|² / (4 max(λ̂, bias_floor))
+
+    equals `bias_tolerance`. Used by `slt.estimate` (every job) and `slt.trajectory` (its one
+    calibration). `pilot_gradient_statistics` replaces `pilot_gradient_statistics_jobs` (same
+    signature; planted-bug tests). Returns per job the `StepSizeCalibration` record (`to_json`, with
+    `step_size` = the chosen ε) plus mala_step_size, bias_step_size, bias_tolerance,
+    pilot_mean_squared_gradient and pilot_llc. Raises ValueError as `calibrate_step_sizes`.
+    """
+    measure = pilot_gradient_statistics_jobs if pilot_gradient_statistics is None else pilot_gradient_statistics
+    calibrations = calibrate_step_sizes(posteriors, positions, pilot_keys, batch_size=batch_size,
+                                        target_acceptance=target_acceptance, num_steps=pilot_steps)
+    mala_step_sizes = [calibration.step_size for calibration in calibrations]
+    pilots = measure(posteriors, positions, gradient_keys, batch_size=batch_size,
+                     step_sizes=[e / 4 for e in mala_step_sizes], num_steps=4 * pilot_steps)
+    records = []
+    for calibration, mala_step_size, pilot in zip(calibrations, mala_step_sizes, pilots):
+        bias_step_size = bias_tolerance * mala_step_size / max(step_size_bias(mala_step_size, pilot, bias_floor),
+                                                               1e-300)
+        chosen = min(mala_step_size, bias_step_size)
+        records.append({
+            **calibration._replace(step_size=float(chosen)).to_json(), "mala_step_size": mala_step_size,
+            "bias_step_size": bias_step_size, "bias_tolerance": bias_tolerance,
+            "pilot_mean_squared_gradient": pilot.mean_squared_gradient, "pilot_llc": pilot.mean_scaled_loss_gap})
+    return records

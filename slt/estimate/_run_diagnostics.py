@@ -5,7 +5,7 @@ from typing import Any
 import numpy as np
 
 import toy_models
-from slt.estimate._runs import Run, heavy_tailed
+from slt.estimate._runs import LIGHT_TAILED_SHARE, Run, heavy_tailed, tail_persisted
 from slt.run import DiagnosticCode
 
 MAX_PREDICTED_STEP_SIZE_BIAS = 0.1  # above this on the run's own draws the result is unreliable
@@ -34,6 +34,13 @@ def run_diagnostics(run: Run, estimator_diagnostics, *, treat_escape_as_reason: 
             f"heavy-tailed gradient: one of {statistics.num_points} checked draws carries "
             f"{statistics.largest_share:.0%} of Σ|ĝ|², so SGLD's step-size bias cannot be predicted (a prior or "
             "loss whose gradient is unbounded near the draws, e.g. a |w|^h prior with h <= 1 sampled in w)"
+        )
+    elif tail_persisted(run):
+        first = max(earlier["largest_gradient_share"] for earlier in run.earlier_runs)
+        reasons.append(
+            f"heavy-tailed gradient: one draw carried {first:.0%} of Σ|ĝ|² before the step-size refinement and still "
+            f"{statistics.largest_share:.0%} (> {LIGHT_TAILED_SHARE:.1%}) after it: a tail that does not shrink with ε "
+            "is the target's (e.g. a |w|^h prior with h <= 1 sampled in w), so SGLD's step-size bias cannot be predicted"
         )
     if run.predicted_bias > MAX_PREDICTED_STEP_SIZE_BIAS:
         reasons.append(

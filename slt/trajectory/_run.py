@@ -13,13 +13,7 @@ from tqdm.auto import tqdm
 import estimators
 import slt
 import toy_models
-from slt.trajectory._calibration import (
-    GradientStatistics,
-    absolute_step_size_bias,
-    calibrate_step_size,
-    pilot_gradient_statistics,
-    step_size_bias,
-)
+from slt.estimate import GradientStatistics, absolute_step_size_bias, calibrate_sgld_step_sizes
 from slt.trajectory._checkpoints import Checkpoint, load_checkpoints
 from slt.trajectory._restrict import Restriction, restricted_posterior, restricted_sampler, restriction_table
 from slt.trajectory._store import CONFIG_NAME, fingerprint, load_row, open_store, row_path, write_json_atomically
@@ -71,21 +65,14 @@ def _resolve_model(model, data, checkpoints):
 
 
 def _calibrate(posterior, num_chains, key, *, batch_size, target_acceptance, bias_tolerance, pilot_steps) -> dict:
-    """ε = min(ε_MALA, ε_bias), as `slt.estimate` calibrates: the largest grid ε with pilot MALA
-    acceptance >= target, then the ε whose predicted relative SGLD bias ε E|ĝ|²/(4 λ̂) is
-    `bias_tolerance` (from a pilot at ε_MALA / 4)."""
+    """ε = min(ε_MALA, ε_bias) from `num_chains` chains at w*, by `slt.estimate`'s own two-stage
+    calibration (`calibrate_sgld_step_sizes`), keys `split(key)`."""
     key_pilot, key_gradient = jax.random.split(key)
     positions = jax.tree_util.tree_map(lambda leaf: jnp.broadcast_to(leaf, (num_chains, *leaf.shape)),
                                        posterior.center)
-    calibration = calibrate_step_size(posterior, positions, key_pilot, batch_size=batch_size,
-                                      target_acceptance=target_acceptance, num_steps=pilot_steps)
-    mala_step_size = calibration.step_size
-    pilot = pilot_gradient_statistics(posterior, positions, key_gradient, batch_size=batch_size,
-                                      step_size=mala_step_size / 4, num_steps=4 * pilot_steps)
-    bias_step_size = bias_tolerance * mala_step_size / max(step_size_bias(mala_step_size, pilot), 1e-300)
-    return {**calibration._replace(step_size=float(min(mala_step_size, bias_step_size))).to_json(),
-            "mala_step_size": mala_step_size, "bias_step_size": bias_step_size, "bias_tolerance": bias_tolerance,
-            "pilot_llc": pilot.mean_scaled_loss_gap, "pilot_mean_squared_gradient": pilot.mean_squared_gradient}
+    return calibrate_sgld_step_sizes([posterior], [positions], [key_pilot], [key_gradient], batch_size=batch_size,
+                                     target_acceptance=target_acceptance, bias_tolerance=bias_tolerance,
+                                     pilot_steps=pilot_steps)[0]
 
 
 def _reading(estimate: float, half_width: float, downhill_bound: float) -> str:
