@@ -142,8 +142,8 @@ def test_slt_estimate_method_nested_reports_lambda_m_and_the_curve():
     result = slt.estimate("normal_crossing", method="nested", params={"powers": (2,)}, key=jax.random.key(1))
     record = result.to_json()
     assert abs(result.estimate - 0.25) <= 4 * result.std_error, record
-    assert record["multiplicity_estimate"] == 1
-    assert record["nbeta"] is None and record["systematic_error"] == 0.0
+    assert record["nbeta"] is None and record["systematic_error"] >= 0.0
+    assert record["multiplicity_estimate"] in (1, None)  # None when the evidence for m is not clear
     curve = record["lambda_t"]
     assert len(curve["t"]) == len(curve["lambda"]) == len(curve["low"]) == len(curve["high"])
     assert all(low <= value <= high for low, value, high in zip(curve["low"], curve["lambda"], curve["high"]))
