@@ -147,3 +147,13 @@ def test_slt_estimate_method_nested_reports_lambda_m_and_the_curve():
     curve = record["lambda_t"]
     assert len(curve["t"]) == len(curve["lambda"]) == len(curve["low"]) == len(curve["high"])
     assert all(low <= value <= high for low, value, high in zip(curve["low"], curve["lambda"], curve["high"]))
+
+
+def test_a_loss_floor_stops_the_run():
+    """K = |w|²/2 + 1e-12 never falls below 1e-12: the run stops on the floor (log K stalls for
+    5 nats), not at max_log_volume, and its deaths stay above the floor."""
+    run = run_on(lambda w: 0.5 * jnp.sum(w**2) + 1e-12, 2, jax.random.key(6), num_live=50, num_delete=25,
+                 min_log_volume=60, max_log_volume=300)
+    assert run.stop_reason.startswith("loss floor"), run.stop_reason
+    assert -np.sum(1.0 / run.num_live) < 120, -np.sum(1.0 / run.num_live)
+    assert run.death_loss[-1] > 1e-12
