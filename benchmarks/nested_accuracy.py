@@ -169,7 +169,7 @@ def main(argv=None) -> None:
         "command": " ".join([os.path.relpath(sys.argv[0])] + (argv if argv is not None else sys.argv[1:])),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}",
         "load_start": " ".join(f"{x:.1f}" for x in os.getloadavg()), "settings": settings, "seed": args.seed,
-        "versions": slt.package_versions(),
+        "versions": slt.package_versions(), **({"note": args.note} if args.note else {}),
     }
     keys = jax.random.split(jax.random.key(args.seed), len(models))
     rows, done = [], set()
