@@ -19,18 +19,12 @@ is True and `summary()` / `str()` begin with "UNRELIABLE" when a check failed.
   scaling V(ε) ≈ c ε^λ (−log ε)^(m−1).
 """
 
-from estimators._density_of_states import (
-    DensityOfStatesDiagnostics,
-    DensityOfStatesResult,
-    LambdaCurve,
-    expected_log_volume,
-    fit_window,
-    lambda_curve,
-    rlct_from_dead_points,
-)
+from estimators._dead_points import expected_log_volume, fit_window, gap_dispersion, loss_floor_start
+from estimators._density_of_states import DensityOfStatesDiagnostics, DensityOfStatesResult, rlct_from_dead_points
 from estimators._diagnostics import Diagnostics
 from estimators._fit import RLCTResult
 from estimators._free_energy import FreeEnergyResult, free_energy_ti, rlct_from_free_energies, temperature_ladder
+from estimators._lambda_curve import LambdaCurve, lambda_curve
 from estimators._llc import LLCResult, WBICResult, llc, wbic
 from estimators._multiplicity import MultiplicityFit, fit_rlct_multiplicity
 from estimators._temperature import (
@@ -49,6 +43,8 @@ __all__ = [
     "LambdaCurve",
     "expected_log_volume",
     "fit_window",
+    "gap_dispersion",
+    "loss_floor_start",
     "lambda_curve",
     "rlct_from_dead_points",
     "Diagnostics",

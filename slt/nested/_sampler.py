@@ -147,7 +147,8 @@ def nested_sampling(
     Z(t_max) = ∫ e^(−t_max K) dV is below `evidence_tolerance`. It stops earlier, with a
     `stop_reason`, at −log X ≥ `max_log_volume`, when every live loss is below `loss_floor`
     (K has reached 0 to float64 precision: a region of positive volume with K = 0, as on a
-    data set's floor), after `max_seconds`, or when over half the constrained moves of a chunk
+    data set's floor), when log K stops falling (`estimators.loss_floor_start`: a floor above 0),
+    after `max_seconds`, or when over half the constrained moves of a chunk
     fail after the first chunk (w − w* below float64's resolution, |w − w*| ~ 1e-16 |w*|: that
     chunk is dropped).
 
@@ -253,6 +254,8 @@ def _stop_reason(death_loss, live_loss, num_live, settings, seconds) -> str:
         return "float64 resolution (tied live losses)"
     if -log_volume >= settings["max_log_volume"]:
         return "max_log_volume"
+    if estimators.loss_floor_start(death_loss, np.full(death_loss.size, num_live)) is not None:
+        return "loss floor (log K stopped falling; see estimators.loss_floor_start)"
     if settings["max_seconds"] is not None and seconds >= settings["max_seconds"]:
         return "max_seconds"
     reference = min(int(10 * num_live), death_loss.size - 1)

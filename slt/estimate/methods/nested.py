@@ -19,7 +19,6 @@ from slt.nested import nested_rlct
 
 NUM_LIVE = 500  # live points; with NUM_INNER_STEPS the settings of benchmarks/results/accuracy_nested.md
 NUM_INNER_STEPS = 3
-MULTIPLICITY_CONFIDENCE = 0.9  # m̂ is reported (not null) when its posterior probability is at least this
 CURVE_TEMPERATURES = np.logspace(1, 6, 21)  # t of the reported λ(t) curve
 
 
@@ -36,11 +35,10 @@ class Nested(JobsOneByOne):
                                    num_live=NUM_LIVE, num_inner_steps=NUM_INNER_STEPS)
         result, curve, run = estimate.result, estimate.curve, estimate.run
         probabilities = np.asarray(result.multiplicity_probabilities, dtype=np.float64)
-        confident = float(probabilities.max()) >= MULTIPLICITY_CONFIDENCE
         fit = result.diagnostics
         diagnostics = {
             "reliable": not fit.reasons, "reasons": list(fit.reasons), "warnings": list(fit.warnings),
-            "multiplicity_estimate": int(result.multiplicity) if confident else None,
+            "multiplicity_estimate": result.multiplicity_estimate,  # None: the evidence for m is not clear
             "multiplicity_probabilities": probabilities.tolist(),
             "rlct_by_multiplicity": np.asarray(result.rlct_by_multiplicity).tolist(),
             "lambda_t": {"t": curve.temperatures.tolist(), "lambda": curve.rlct.tolist(),
@@ -53,7 +51,8 @@ class Nested(JobsOneByOne):
             "log_volume_reached": float(-np.sum(1.0 / run.num_live)),
             "stop_reason": run.stop_reason, "min_acceptance": float(run.min_acceptance),
             "loss": "data set K_n" if on_data else "population K",
-            "systematic_error": 0.0,
+            "systematic_error": float(result.systematic_error),  # λ averaged over m by P(m)
+            "gap_dispersion": float(fit.gap_dispersion),
         }
         return MethodOutcome(result.estimate, result.std_error, math.inf, diagnostics, math.inf)
 
