@@ -2,6 +2,7 @@
 `estimators.rlct_from_dead_points` reads λ and m and `estimators.lambda_curve` reads F(t) and λ(t)
 at every temperature at once. See `nested_sampling` for the moves and the stopping rule."""
 
+from slt.nested._noise_floor import NOISE_FLOOR_MARGIN, above_noise_floor, data_loss_minimum, data_window_end
 from slt.nested._sampler import (
     NestedEstimate,
     NestedRun,
@@ -16,6 +17,10 @@ from slt.nested._sampler import (
 )
 
 __all__ = [
+    "NOISE_FLOOR_MARGIN",
+    "above_noise_floor",
+    "data_loss_minimum",
+    "data_window_end",
     "NestedEstimate",
     "NestedRun",
     "NestedSamplingError",
