@@ -3,6 +3,7 @@
 at every temperature at once. See `nested_sampling` for the moves and the stopping rule.
 `region_log_volume` measures the Gaussian prior mass of a region {K = 0} (Mingard et al.'s P(f))."""
 
+from slt.nested._noise_floor import NOISE_FLOOR_MARGIN, above_noise_floor, data_loss_minimum, data_window_end
 from slt.nested._region import RegionVolume, region_draws, region_log_volume
 from slt.nested._sampler import (
     NestedEstimate,
@@ -18,6 +19,10 @@ from slt.nested._sampler import (
 )
 
 __all__ = [
+    "NOISE_FLOOR_MARGIN",
+    "above_noise_floor",
+    "data_loss_minimum",
+    "data_window_end",
     "NestedEstimate",
     "NestedRun",
     "NestedSamplingError",

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 import estimators
 from slt.nested._kernel import LiveSet, compiled_chunk
+from slt.nested._noise_floor import above_noise_floor, data_loss_minimum, data_window_end
 from slt.run import package_versions
 
 NESTED_FORMAT = 1
@@ -281,8 +282,9 @@ def nested_sample_model(
     """`nested_sampling` of a registry `ToyModel` or a `toy_models.from_loss` user model.
 
     The loss is the population K(w) (`model.population_loss`) when `data` is None, else
-    K_n(w) = L_n(w) − L_n(w*) on `data` (clipped at 0 from below is NOT done: a negative K_n
-    means w* is not the minimiser of L_n, an error). The prior is the model's own
+    K_n(w) = max(L_n(w) − min L_n, 0) on `data`, the minimum by `slt.nested.data_loss_minimum` (key
+    split off first): from w* itself K_n < 0 on a region of volume ~ n^(−λ), below the noise floor
+    ~1/n (`nested_rlct` fits only above it). The prior is the model's own
     (`model.prior`, |w|^h power priors included); a user model without a prior gets an error.
     `settings` go to `nested_sampling`.
     """
@@ -296,10 +298,11 @@ def nested_sample_model(
         source = "population"
     else:
         model_loss = model.loss
-        w_star = model.w_star
+        key_minimum, key = jax.random.split(key)
+        minimum = data_loss_minimum(lambda w: model_loss(w, data), model.w_star, prior, key_minimum)
 
         def loss(w):
-            return model_loss(w, data) - model_loss(w_star, data)
+            return jnp.maximum(model_loss(w, data) - minimum, 0.0)
         source = "data"
     template = model.w_star
     description = model.describe() if hasattr(model, "describe") else {"model": getattr(model, "name", "user")}
@@ -341,11 +344,13 @@ def load_nested_run(path: str) -> NestedRun:
 
 
 class NestedEstimate(NamedTuple):
-    """`nested_rlct`'s answer: the run, λ̂/m̂ from its dead points, and λ(t) on `temperatures`."""
+    """`nested_rlct`'s answer: the run, λ̂/m̂ from its dead points, λ(t) on `temperatures`, and on a
+    data set the deepest s = −log K_n the fit used (`data_window_end`; None on the population)."""
 
     run: NestedRun
     result: "estimators.DensityOfStatesResult"
     curve: "estimators.LambdaCurve | None"
+    window_end: float | None = None
 
 
 def nested_rlct(
@@ -362,19 +367,27 @@ def nested_rlct(
     sampling of its population K (or K_n on `data`): `nested_sample_model` then
     `estimators.rlct_from_dead_points` and `estimators.lambda_curve`. `key` is split into
     `key_run` and `key_paths` (the latter seeds the log-X paths). When temperatures are given the
-    run also goes deep enough that the live points hold < 1e-4 of Z(max t)."""
+    run also goes deep enough that the live points hold < 1e-4 of Z(max t). On `data` of size n the
+    fit uses only the deaths above the noise floor, s = −log K_n <= log n + `NOISE_FLOOR_MARGIN`
+    (`slt.nested.data_window_end`); λ(t) there is meaningful for t ≲ n."""
     key_run, key_paths = jax.random.split(key)
     if temperatures is not None:
         temperatures = np.asarray(temperatures, dtype=np.float64)
         settings.setdefault("max_temperature", float(np.max(temperatures)))
+    window_end = None if data is None else data_window_end(int(jax.tree_util.tree_leaves(data)[0].shape[0]))
+    if window_end is not None:  # stop 5 nats of log K past the floor: deeper deaths are not fitted
+        settings.setdefault("loss_floor", float(np.exp(-window_end - 5.0)))
     run = nested_sample_model(key_run, model, data=data, **settings)
-    result = estimators.rlct_from_dead_points(run.death_loss, run.num_live, max_multiplicity=max_multiplicity)
+    death_loss, num_live = run.death_loss, run.num_live
+    if window_end is not None:
+        death_loss, num_live = above_noise_floor(death_loss, num_live, window_end)
+    result = estimators.rlct_from_dead_points(death_loss, num_live, max_multiplicity=max_multiplicity)
     curve = None
     if temperatures is not None:
         seed = int(jax.random.randint(key_paths, (), 0, np.iinfo(np.int32).max))
         curve = estimators.lambda_curve(run.death_loss, run.num_live, run.live_loss, temperatures, seed=seed,
                                         num_paths=num_paths)
-    return NestedEstimate(run, result, curve)
+    return NestedEstimate(run, result, curve, window_end)
 
 
 def nested_finite_temperature_rlct(key: PRNGKeyArray, model, nbeta: float, **settings: Any) -> tuple[float, float, float]:

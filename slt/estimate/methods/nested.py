@@ -6,8 +6,9 @@ grid of t comes from the same run (`estimators.lambda_curve`). Accuracy and cost
 `benchmarks/results/accuracy_nested.md`.
 
 Limits: a model without a population loss (a user model) is sampled on its data set's
-K_n(w) = L_n(w) − L_n(w*), whose noise floor (~1/n) caps the reachable depth; the sampling
-settings (chains, draws, nβ, γ, batch size) do not apply.
+K_n(w) = max(L_n(w) − min L_n, 0) and fitted only above its noise floor, s = −log K_n <=
+log n + `slt.nested.NOISE_FLOOR_MARGIN` (`slt.nested_rlct`); the sampling settings (chains,
+draws, nβ, γ, batch size) do not apply.
 """
 
 import math
@@ -51,6 +52,7 @@ class Nested(JobsOneByOne):
             "log_volume_reached": float(-np.sum(1.0 / run.num_live)),
             "stop_reason": run.stop_reason, "min_acceptance": float(run.min_acceptance),
             "loss": "data set K_n" if on_data else "population K",
+            "window_end": estimate.window_end,  # data set: the deepest s = −log K_n fitted (noise floor)
             "systematic_error": float(result.systematic_error),  # λ averaged over m by P(m)
             "gap_dispersion": float(fit.gap_dispersion),
         }
