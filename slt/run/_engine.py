@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 from jaxtyping import PyTree
-from tqdm.auto import tqdm
 
 from slt.run._diagnostics import diagnose
+from slt.run._progress import compiled_progress, expect_progress, open_bar, progress_bar
 from slt.run._trace import Trace, package_versions
 from slt.samplers._kernel import Sampler
 
@@ -170,12 +170,15 @@ def _initialise(positions, operands, *, kernel, per_chain, num_chains, mesh, job
 
 
 def _run_one_chain(state, first_nonfinite, chain_key, start_step, *, step_fn, unrecorded_fn, record_fn, num_blocks,
-                   block_length, recording, record_positions):
+                   block_length, recording, record_positions, report=None):
     """`num_blocks` blocks of `block_length` steps of one chain from global step `start_step`.
 
     Returns the final state, the first non-finite step so far (−1 if none) and, when
     `recording`, one record per block (the last step of the block). Every step but the recorded
     ones runs `unrecorded_fn` (the kernel's step without record-only diagnostics).
+
+    `report` = (every, units per step) or None: tell an open progress bar every `every` steps
+    (blocks when recording), by a callback between nested scans, so no step pays for a branch.
     """
 
     def advance(step, state, first_nonfinite, step_index):
@@ -201,35 +204,67 @@ def _run_one_chain(state, first_nonfinite, chain_key, start_step, *, step_fn, un
 
     if not recording:
         steps = start_step + jnp.arange(num_blocks * block_length, dtype=jnp.int32)
-        state, first_nonfinite = unrecorded_steps(state, first_nonfinite, steps)
-        return state, first_nonfinite, None
+        carry, _ = _reporting_scan(lambda carry, step_indices: (unrecorded_steps(*carry, step_indices), None),
+                                   (state, first_nonfinite), steps, report, steps_per_item=1)
+        return *carry, None
 
-    def block(carry, first_step_of_block):
-        state, first_nonfinite = carry
-        if block_length > 1:
-            steps = first_step_of_block + jnp.arange(block_length - 1, dtype=jnp.int32)
-            state, first_nonfinite = unrecorded_steps(state, first_nonfinite, steps)
-        new_state, first_nonfinite, info = advance(step_fn, state, first_nonfinite,
-                                                   first_step_of_block + block_length - 1)
-        return (new_state, first_nonfinite), recorded(state, info)
+    def blocks(carry, first_steps_of_blocks):
+        def block(carry, first_step_of_block):
+            state, first_nonfinite = carry
+            if block_length > 1:
+                steps = first_step_of_block + jnp.arange(block_length - 1, dtype=jnp.int32)
+                state, first_nonfinite = unrecorded_steps(state, first_nonfinite, steps)
+            new_state, first_nonfinite, info = advance(step_fn, state, first_nonfinite,
+                                                       first_step_of_block + block_length - 1)
+            return (new_state, first_nonfinite), recorded(state, info)
+
+        return jax.lax.scan(block, carry, first_steps_of_blocks)
 
     block_starts = start_step + block_length * jnp.arange(num_blocks, dtype=jnp.int32)
-    (state, first_nonfinite), records = jax.lax.scan(block, (state, first_nonfinite), block_starts)
+    (state, first_nonfinite), records = _reporting_scan(blocks, (state, first_nonfinite), block_starts, report,
+                                                        steps_per_item=block_length)
     return state, first_nonfinite, records
+
+
+def _reporting_scan(run_items, carry, items, report, *, steps_per_item):
+    """`run_items(carry, items) -> (carry, outputs per item)` over all of `items`; with `report` =
+    (every, units per step), as an outer scan over groups of `every` items with a progress callback
+    after each group, and the remainder after it (outputs concatenated in order). The same steps
+    with the same keys either way."""
+    num_items = items.shape[0]
+    if report is None:
+        return run_items(carry, items)
+    every, units_per_step = report
+    every = min(every, num_items)
+    num_groups, remainder = divmod(num_items, every)
+
+    def group(carry, group_items):
+        carry, outputs = run_items(carry, group_items)
+        compiled_progress(every * steps_per_item * units_per_step)
+        return carry, outputs
+
+    carry, grouped = jax.lax.scan(group, carry, items[:num_groups * every].reshape(num_groups, every))
+    outputs = jax.tree_util.tree_map(lambda leaf: leaf.reshape(num_groups * every, *leaf.shape[2:]), grouped)
+    if remainder:
+        carry, rest = run_items(carry, items[num_groups * every:])
+        compiled_progress(remainder * steps_per_item * units_per_step)
+        outputs = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), outputs, rest)
+    return carry, outputs
 
 
 @partial(
     jax.jit,
     static_argnames=("kernel", "record_fn", "num_blocks", "block_length", "recording", "record_positions", "mesh",
-                     "jobs"),
+                     "jobs", "report"),
 )
 def _run_phase(states, first_nonfinite, chain_keys, start_step, operands, *, kernel, record_fn, num_blocks,
-               block_length, recording, record_positions, mesh, jobs=False):
+               block_length, recording, record_positions, mesh, jobs=False, report=None):
     def one_chain(state, first_nonfinite, chain_key, start_step, operands):
         return _run_one_chain(
             state, first_nonfinite, chain_key, start_step, step_fn=partial(kernel.step, operands),
             unrecorded_fn=partial(kernel.unrecorded_step, operands), record_fn=record_fn,
             num_blocks=num_blocks, block_length=block_length, recording=recording, record_positions=record_positions,
+            report=report,
         )
 
     return _over_chains(one_chain, mesh, 3, jobs)(states, first_nonfinite, chain_keys, start_step, operands)
@@ -260,7 +295,7 @@ def _raise_if_nonfinite(first_nonfinite: np.ndarray, num_chains: int) -> None:
         raise NonFiniteError(chain, int(first_nonfinite[chain]), tuple(int(c) for c in bad))
 
 
-def _check_run_lengths(num_chains, num_steps, num_burnin, thinning, chunk_size, progress):
+def _check_run_lengths(num_chains, num_steps, num_burnin, thinning, chunk_size):
     num_chains = _check_integer("num_chains", num_chains, 1)
     num_steps = _check_integer("num_steps", num_steps, 1)
     num_burnin = _check_integer("num_burnin", num_burnin, 0)
@@ -274,40 +309,61 @@ def _check_run_lengths(num_chains, num_steps, num_burnin, thinning, chunk_size, 
     num_draws = (num_steps - num_burnin) // thinning
     if chunk_size is not None:
         chunk_size = _check_integer("chunk_size", chunk_size, 1)
-    elif progress:
-        chunk_size = max(1, ceil(num_draws / 20))
     return num_chains, num_steps, num_burnin, thinning, num_draws, chunk_size
+
+
+REPORTS_PER_PHASE = 50  # progress callbacks per compiled phase call, at most about this many
 
 
 def _drive(states, first_nonfinite, chain_keys, operands, *, kernel, record, record_positions, mesh, jobs,
            num_chains, num_steps, num_burnin, num_draws, thinning, chunk_size, progress):
     """Burn-in, then the recorded draws, chunk by chunk; the draws stacked on the host (chain
     padding dropped), the first non-finite step per chain and the final positions. Without `jobs`
-    a non-finite chain raises after its chunk; with `jobs` the caller decides per job."""
+    a non-finite chain raises after its chunk; with `jobs` the caller decides per job.
+
+    `progress`: None feeds an open "chain-steps" bar (`slt.run.progress_bar`) if there is one;
+    True also opens one on stderr when none is open; False neither."""
+    if progress and open_bar() is None:
+        total = num_steps * int(np.size(first_nonfinite))
+        with progress_bar("sampling", total, enabled=True):
+            return _drive(states, first_nonfinite, chain_keys, operands, kernel=kernel, record=record,
+                          record_positions=record_positions, mesh=mesh, jobs=jobs, num_chains=num_chains,
+                          num_steps=num_steps, num_burnin=num_burnin, num_draws=num_draws, thinning=thinning,
+                          chunk_size=chunk_size, progress=None)
+    reporting = progress is not False and open_bar() is not None
+    # chains (padded) × jobs run by one device's program: each of its callbacks reports them all
+    units_per_step = int(np.size(first_nonfinite)) / (1 if mesh is None else mesh.size)
+    if reporting:
+        expect_progress(num_steps * int(np.size(first_nonfinite)))
+
+    def report(num_items):
+        return (max(1, ceil(num_items / REPORTS_PER_PHASE)), units_per_step) if reporting else None
+
     phase = partial(_run_phase, operands=operands, kernel=kernel, record_fn=record, record_positions=record_positions,
                     mesh=mesh, jobs=jobs)
     unpad = (lambda leaf: np.asarray(leaf)[:, :num_chains]) if jobs else (lambda leaf: np.asarray(leaf)[:num_chains])
     check = (lambda first: None) if jobs else (lambda first: _raise_if_nonfinite(np.asarray(first), num_chains))
     draws = []
     step_index = 0
-    with tqdm(total=num_steps, unit="step", disable=not progress, desc="sampling") as bar:
-        burnin_chunk = num_burnin if chunk_size is None else chunk_size * thinning
-        for length in _chunk_lengths(num_burnin, max(burnin_chunk, 1)):
-            states, first_nonfinite, _ = phase(states, first_nonfinite, chain_keys, np.int32(step_index),
-                                               num_blocks=length, block_length=1, recording=False)
-            check(first_nonfinite)
-            step_index += length
-            bar.update(length)
-        for blocks in _chunk_lengths(num_draws, chunk_size or num_draws):
-            states, first_nonfinite, chunk = phase(states, first_nonfinite, chain_keys, np.int32(step_index),
-                                                   num_blocks=blocks, block_length=thinning, recording=True)
-            check(first_nonfinite)
-            draws.append(jax.tree_util.tree_map(unpad, chunk))
-            step_index += blocks * thinning
-            bar.update(blocks * thinning)
+    burnin_chunk = num_burnin if chunk_size is None else chunk_size * thinning
+    for length in _chunk_lengths(num_burnin, max(burnin_chunk, 1)):
+        states, first_nonfinite, _ = phase(states, first_nonfinite, chain_keys, np.int32(step_index),
+                                           num_blocks=length, block_length=1, recording=False, report=report(length))
+        check(first_nonfinite)
+        step_index += length
+    for blocks in _chunk_lengths(num_draws, chunk_size or num_draws):
+        states, first_nonfinite, chunk = phase(states, first_nonfinite, chain_keys, np.int32(step_index),
+                                               num_blocks=blocks, block_length=thinning, recording=True,
+                                               report=report(blocks))
+        check(first_nonfinite)
+        draws.append(jax.tree_util.tree_map(unpad, chunk))
+        step_index += blocks * thinning
     chain_axis = 1 if jobs else 0
     stacked = jax.tree_util.tree_map(lambda *chunks: np.concatenate(chunks, axis=chain_axis + 1), *draws)
-    return stacked, np.asarray(first_nonfinite), jax.tree_util.tree_map(unpad, states.position)
+    final_positions = jax.tree_util.tree_map(unpad, states.position)
+    if reporting:
+        jax.effects_barrier()  # every callback of this run has landed before the next stage expects
+    return stacked, np.asarray(first_nonfinite), final_positions
 
 
 def _make_trace(stacked, metadata: Sampler | None, *, num_steps, num_burnin, thinning, key_data, key_impl,

@@ -55,6 +55,10 @@ class Method(Protocol):
 
     def validate(self, settings: EstimateSettings) -> None: ...
 
+    def planned_sgld_runs(self, settings: EstimateSettings) -> int:
+        """SGLD runs (each: calibration, then the main run) one job makes; what the progress bar plans."""
+        ...
+
     def run_jobs(self, model, datas: Sequence[Any], keys: Sequence[Any], settings: EstimateSettings,
                  context: MethodContext) -> list["MethodOutcome | Exception"]: ...
 
@@ -72,6 +76,9 @@ class JobsOneByOne:
 
     def validate(self, settings: EstimateSettings) -> None:
         pass
+
+    def planned_sgld_runs(self, settings: EstimateSettings) -> int:
+        return 1
 
     def run(self, model, data, key, settings: EstimateSettings, context: MethodContext,
             trace_sink: list | None) -> MethodOutcome:
