@@ -24,6 +24,7 @@ from slt.batch._files import (
     write_table,
     write_traces,
 )
+from slt.batch._ray_watchdog import start_watchdog, stop_watchdog
 from slt.batch._spec import Job, _integer, canonical_json, load_spec
 from slt.estimate import packing_pays
 from slt.run import advance_progress, enable_compilation_cache, progress_bar
@@ -143,18 +144,21 @@ def _ray_results(packs: Sequence[list[Job]], revision: str | None, *, address: s
                  chunk_size: int, keep_traces: bool = False, packing: bool | None = None) -> Iterable[dict[str, Any]]:
     ray = _import_ray()
     started_here = not ray.is_initialized()
+    watchdog = None
     if started_here:
         with _ray_starts_processes():
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            # what ray.init started (our descendants only) goes down with this driver, even after kill -9
+            watchdog = start_watchdog()
     with _shutdown_on_sigterm():
-        yield from _ray_task_results(ray, packs, revision, chunk_size, keep_traces, packing, started_here)
+        yield from _ray_task_results(ray, packs, revision, chunk_size, keep_traces, packing, started_here, watchdog)
 
 
 @contextlib.contextmanager
 def _shutdown_on_sigterm():
     """SIGTERM (what `kill` and job schedulers send) raises SystemExit in the driver, so the
     `finally` below shuts the local Ray instance down instead of leaving its processes behind.
-    SIGKILL cannot be caught: after `kill -9` Ray's own processes notice the driver is gone."""
+    SIGKILL cannot be caught: after `kill -9` the watchdog (`slt.batch._ray_watchdog`) kills them."""
     import signal
     import threading
 
@@ -172,7 +176,7 @@ def _shutdown_on_sigterm():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _ray_task_results(ray, packs, revision, chunk_size, keep_traces, packing, started_here):
+def _ray_task_results(ray, packs, revision, chunk_size, keep_traces, packing, started_here, watchdog=None):
     try:
         jobs = [job for jobs in packs for job in jobs]
         if any(job.config["device"] == "gpu" for job in jobs):
@@ -197,6 +201,7 @@ def _ray_task_results(ray, packs, revision, chunk_size, keep_traces, packing, st
         if started_here:
             with _ray_starts_processes():
                 ray.shutdown()
+            stop_watchdog(watchdog)
 
 
 def run_batch(

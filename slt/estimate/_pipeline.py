@@ -173,11 +173,12 @@ def _run(model, settings: EstimateSettings, keys, *, hooks, pack, start_time,
     method = get_method(settings.method)
     with estimate_progress(f"{model.label} [{settings.method}]", method, settings, len(keys), hooks,
                            enabled=progress) as hooks:
-        return _run_with(model, method, settings, keys, hooks=hooks, pack=pack, start_time=start_time)
+        return _run_with(model, method, settings, keys, hooks=hooks, pack=pack, start_time=start_time,
+                         progress=progress)
 
 
-def _run_with(model, method, settings: EstimateSettings, keys, *, hooks, pack,
-              start_time) -> list["EstimateResult | Exception"]:
+def _run_with(model, method, settings: EstimateSettings, keys, *, hooks, pack, start_time,
+              progress) -> list["EstimateResult | Exception"]:
     pack = packing_pays() if pack is None else bool(pack)
     exact_at = functools.cache(lambda t: exact_value_at(model, t, settings.localization))  # one quadrature per t
     sampled = sampled_model(model, settings)
@@ -194,7 +195,7 @@ def _run_with(model, method, settings: EstimateSettings, keys, *, hooks, pack,
     datas = [data_for(key_data) for key_data, _ in split]
     sinks = [[] for _ in keys] if settings.keep_traces else None
     context = MethodContext(hooks=hooks, data_source=model.sample_expected_data if population else None, pack=pack,
-                            trace_sinks=sinks)
+                            trace_sinks=sinks, progress=progress)
     outcomes = method.run_jobs(sampled, datas, [key_method for _, key_method in split], settings, context)
     seconds = (time.perf_counter() - start_time) / len(keys)
     packed_jobs = len(keys) if pack and getattr(method, "packs_jobs", False) else 1

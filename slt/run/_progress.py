@@ -46,6 +46,7 @@ class ProgressBar:
         self.unit, self.total, self.done = unit, _count(total), _count(initial)
         self.extension_note = extension_note
         self.extensions = 0
+        self.reports = 0  # advance() calls (benchmarks/progress_overhead.py counts the callbacks)
         self._lock = threading.Lock()
         self._bar = tqdm(total=self.total, initial=self.done, desc=description, unit=unit, unit_scale=False,
                          file=stream, leave=True, bar_format=_BAR_FORMAT, dynamic_ncols=True)
@@ -53,6 +54,7 @@ class ProgressBar:
     def advance(self, units: float) -> None:
         units = _count(units)
         with self._lock:
+            self.reports += 1
             self.done += units
             if self.done > self.total:  # more work than announced: never show more than 100 %
                 self._extend(self.done - self.total)

@@ -30,12 +30,14 @@ class MethodContext:
     data_source : with `settings.population`, `model.sample_expected_data`; else None.
     pack : run the jobs of one call packed into one compiled call per stage.
     trace_sinks : with `settings.keep_traces`, one list per job that collects (label, `Trace`).
+    progress : the caller's `progress=` (for a method that draws its own bar: nested sampling).
     """
 
     hooks: EstimateHooks = DEFAULT_HOOKS
     data_source: Callable | None = None
     pack: bool = False
     trace_sinks: Sequence[list] | None = None
+    progress: bool | None = False
 
 
 class Method(Protocol):

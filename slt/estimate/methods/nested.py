@@ -36,7 +36,7 @@ class Nested(JobsOneByOne):
     def run(self, model, data, key, settings, context, trace_sink):
         on_data = getattr(model, "population_loss", None) is None
         estimate = nested_rlct(key, model, data=data if on_data else None, temperatures=CURVE_TEMPERATURES,
-                                   num_live=NUM_LIVE, num_inner_steps=NUM_INNER_STEPS)
+                                   num_live=NUM_LIVE, num_inner_steps=NUM_INNER_STEPS, progress=context.progress)
         result, curve, run = estimate.result, estimate.curve, estimate.run
         probabilities = np.asarray(result.multiplicity_probabilities, dtype=np.float64)
         confident = float(probabilities.max()) >= MULTIPLICITY_CONFIDENCE
