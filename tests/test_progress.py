@@ -22,10 +22,11 @@ from slt.run import (
     progress_wanted,
 )
 
-# pilot 10 steps; 40 draws × thinning 2 + 20 burn-in = 100 steps; no refinement (an unplanned stage)
-SMALL = dict(n=1000, num_draws=40, thinning=2, num_chains=2, pilot_steps=10, max_step_size_refinements=0)
-# 2 chains × (calibration: 5 bisection probes + a 4×-long gradient pilot, 10 steps each + 100 main-run steps)
-SMALL_PLANNED = 2 * ((5 + 4) * 10 + 100)
+# pilot 10 steps; 130 draws × thinning 2 + 65 burn-in = 325 steps, neither phase a multiple of the
+# report interval (3 blocks, 2 steps: a remainder after the groups); no refinement (an unplanned stage)
+SMALL = dict(n=1000, num_draws=130, thinning=2, num_chains=2, pilot_steps=10, max_step_size_refinements=0)
+# 2 chains × (calibration: 5 bisection probes + a 4×-long gradient pilot, 10 steps each + 325 main-run steps)
+SMALL_PLANNED = 2 * ((5 + 4) * 10 + 325)
 
 
 def _last_line(stream_text: str) -> str:
