@@ -117,10 +117,11 @@ def sample(
         Pass a module-level function: a new `lambda` per call compiles again.
     record_positions : also keep `state.position` per draw (memory: D × d per chain).
     progress : None (default) feeds an open "chain-steps" bar (`slt.run.progress_bar`), if any,
-        from inside the compiled loop; True also opens one on stderr (chains × steps) when none is
+        after each compiled chunk; True also opens one on stderr (chains × steps) when none is
         open; False neither.
     chunk_size : draws per compiled chunk (burn-in runs in chunks of chunk_size × t steps). None:
-        one chunk. A shorter last chunk compiles once more.
+        one chunk, or about 10 while a bar is fed. A shorter last chunk compiles once more. The
+        draws do not depend on it.
     config : free-form JSON-serialisable settings stored with the trace (model, n, seed, ...).
 
     Returns

@@ -12,7 +12,7 @@ from jax.sharding import Mesh, PartitionSpec
 from jaxtyping import PyTree
 
 from slt.run._diagnostics import diagnose
-from slt.run._progress import compiled_progress, expect_progress, open_bar, progress_bar
+from slt.run._progress import advance_progress, expect_progress, open_bar, progress_bar
 from slt.run._trace import Trace, package_versions
 from slt.samplers._kernel import Sampler
 
@@ -170,15 +170,12 @@ def _initialise(positions, operands, *, kernel, per_chain, num_chains, mesh, job
 
 
 def _run_one_chain(state, first_nonfinite, chain_key, start_step, *, step_fn, unrecorded_fn, record_fn, num_blocks,
-                   block_length, recording, record_positions, report=None):
+                   block_length, recording, record_positions):
     """`num_blocks` blocks of `block_length` steps of one chain from global step `start_step`.
 
     Returns the final state, the first non-finite step so far (−1 if none) and, when
     `recording`, one record per block (the last step of the block). Every step but the recorded
     ones runs `unrecorded_fn` (the kernel's step without record-only diagnostics).
-
-    `report` = (every, units per step) or None: tell an open progress bar every `every` steps
-    (blocks when recording), by a callback between nested scans, so no step pays for a branch.
     """
 
     def advance(step, state, first_nonfinite, step_index):
@@ -204,67 +201,35 @@ def _run_one_chain(state, first_nonfinite, chain_key, start_step, *, step_fn, un
 
     if not recording:
         steps = start_step + jnp.arange(num_blocks * block_length, dtype=jnp.int32)
-        carry, _ = _reporting_scan(lambda carry, step_indices: (unrecorded_steps(*carry, step_indices), None),
-                                   (state, first_nonfinite), steps, report, steps_per_item=1)
-        return *carry, None
+        state, first_nonfinite = unrecorded_steps(state, first_nonfinite, steps)
+        return state, first_nonfinite, None
 
-    def blocks(carry, first_steps_of_blocks):
-        def block(carry, first_step_of_block):
-            state, first_nonfinite = carry
-            if block_length > 1:
-                steps = first_step_of_block + jnp.arange(block_length - 1, dtype=jnp.int32)
-                state, first_nonfinite = unrecorded_steps(state, first_nonfinite, steps)
-            new_state, first_nonfinite, info = advance(step_fn, state, first_nonfinite,
-                                                       first_step_of_block + block_length - 1)
-            return (new_state, first_nonfinite), recorded(state, info)
-
-        return jax.lax.scan(block, carry, first_steps_of_blocks)
+    def block(carry, first_step_of_block):
+        state, first_nonfinite = carry
+        if block_length > 1:
+            steps = first_step_of_block + jnp.arange(block_length - 1, dtype=jnp.int32)
+            state, first_nonfinite = unrecorded_steps(state, first_nonfinite, steps)
+        new_state, first_nonfinite, info = advance(step_fn, state, first_nonfinite,
+                                                   first_step_of_block + block_length - 1)
+        return (new_state, first_nonfinite), recorded(state, info)
 
     block_starts = start_step + block_length * jnp.arange(num_blocks, dtype=jnp.int32)
-    (state, first_nonfinite), records = _reporting_scan(blocks, (state, first_nonfinite), block_starts, report,
-                                                        steps_per_item=block_length)
+    (state, first_nonfinite), records = jax.lax.scan(block, (state, first_nonfinite), block_starts)
     return state, first_nonfinite, records
-
-
-def _reporting_scan(run_items, carry, items, report, *, steps_per_item):
-    """`run_items(carry, items) -> (carry, outputs per item)` over all of `items`; with `report` =
-    (every, units per step), as an outer scan over groups of `every` items with a progress callback
-    after each group, and the remainder after it (outputs concatenated in order). The same steps
-    with the same keys either way."""
-    num_items = items.shape[0]
-    if report is None:
-        return run_items(carry, items)
-    every, units_per_step = report
-    every = min(every, num_items)
-    num_groups, remainder = divmod(num_items, every)
-
-    def group(carry, group_items):
-        carry, outputs = run_items(carry, group_items)
-        compiled_progress(every * steps_per_item * units_per_step)
-        return carry, outputs
-
-    carry, grouped = jax.lax.scan(group, carry, items[:num_groups * every].reshape(num_groups, every))
-    outputs = jax.tree_util.tree_map(lambda leaf: leaf.reshape(num_groups * every, *leaf.shape[2:]), grouped)
-    if remainder:
-        carry, rest = run_items(carry, items[num_groups * every:])
-        compiled_progress(remainder * steps_per_item * units_per_step)
-        outputs = jax.tree_util.tree_map(lambda a, b: jnp.concatenate([a, b]), outputs, rest)
-    return carry, outputs
 
 
 @partial(
     jax.jit,
     static_argnames=("kernel", "record_fn", "num_blocks", "block_length", "recording", "record_positions", "mesh",
-                     "jobs", "report"),
+                     "jobs"),
 )
 def _run_phase(states, first_nonfinite, chain_keys, start_step, operands, *, kernel, record_fn, num_blocks,
-               block_length, recording, record_positions, mesh, jobs=False, report=None):
+               block_length, recording, record_positions, mesh, jobs=False):
     def one_chain(state, first_nonfinite, chain_key, start_step, operands):
         return _run_one_chain(
             state, first_nonfinite, chain_key, start_step, step_fn=partial(kernel.step, operands),
             unrecorded_fn=partial(kernel.unrecorded_step, operands), record_fn=record_fn,
             num_blocks=num_blocks, block_length=block_length, recording=recording, record_positions=record_positions,
-            report=report,
         )
 
     return _over_chains(one_chain, mesh, 3, jobs)(states, first_nonfinite, chain_keys, start_step, operands)
@@ -312,17 +277,20 @@ def _check_run_lengths(num_chains, num_steps, num_burnin, thinning, chunk_size):
     return num_chains, num_steps, num_burnin, thinning, num_draws, chunk_size
 
 
-REPORTS_PER_PHASE = 50  # progress callbacks per compiled phase call, at most about this many
+CHUNKS_PER_PHASE = 10  # recorded-draw chunks while a bar is open (each reports when done; burn-in in chunks as long)
 
 
 def _drive(states, first_nonfinite, chain_keys, operands, *, kernel, record, record_positions, mesh, jobs,
            num_chains, num_steps, num_burnin, num_draws, thinning, chunk_size, progress):
     """Burn-in, then the recorded draws, chunk by chunk; the draws stacked on the host (chain
     padding dropped), the first non-finite step per chain and the final positions. Without `jobs`
-    a non-finite chain raises after its chunk; with `jobs` the caller decides per job.
+    a non-finite chain raises after its chunk (with a bar, once the next one is under way); with
+    `jobs` the caller decides per job.
 
     `progress`: None feeds an open "chain-steps" bar (`slt.run.progress_bar`) if there is one;
-    True also opens one on stderr when none is open; False neither."""
+    True also opens one on stderr when none is open; False neither. A fed bar hears after every
+    chunk (`CHUNKS_PER_PHASE` per phase unless `chunk_size` is given); chunks do not change the
+    draws (per-step keys depend on the global step index only)."""
     if progress and open_bar() is None:
         total = num_steps * int(np.size(first_nonfinite))
         with progress_bar("sampling", total, enabled=True):
@@ -331,39 +299,44 @@ def _drive(states, first_nonfinite, chain_keys, operands, *, kernel, record, rec
                           num_steps=num_steps, num_burnin=num_burnin, num_draws=num_draws, thinning=thinning,
                           chunk_size=chunk_size, progress=None)
     reporting = progress is not False and open_bar() is not None
-    # chains (padded) × jobs run by one device's program: each of its callbacks reports them all
-    units_per_step = int(np.size(first_nonfinite)) / (1 if mesh is None else mesh.size)
+    chains = int(np.size(first_nonfinite))  # chains (padded) × jobs
     if reporting:
-        expect_progress(num_steps * int(np.size(first_nonfinite)))
-
-    def report(num_items):
-        return (max(1, ceil(num_items / REPORTS_PER_PHASE)), units_per_step) if reporting else None
+        expect_progress(num_steps * chains)
+        if chunk_size is None:
+            chunk_size = max(1, ceil(num_draws / CHUNKS_PER_PHASE))
 
     phase = partial(_run_phase, operands=operands, kernel=kernel, record_fn=record, record_positions=record_positions,
                     mesh=mesh, jobs=jobs)
     unpad = (lambda leaf: np.asarray(leaf)[:, :num_chains]) if jobs else (lambda leaf: np.asarray(leaf)[:num_chains])
     check = (lambda first: None) if jobs else (lambda first: _raise_if_nonfinite(np.asarray(first), num_chains))
     draws = []
+
+    def settle(first, chunk, steps):  # waits for a chunk: its check, its draws, its report
+        check(first)
+        if chunk is not None:
+            draws.append(jax.tree_util.tree_map(unpad, chunk))
+        if reporting:
+            jax.block_until_ready(first)
+            advance_progress(steps * chains)
+
+    # with a bar, chunk k is settled after chunk k + 1 is dispatched, so the device never waits for the host
+    pending = []
     step_index = 0
     burnin_chunk = num_burnin if chunk_size is None else chunk_size * thinning
-    for length in _chunk_lengths(num_burnin, max(burnin_chunk, 1)):
-        states, first_nonfinite, _ = phase(states, first_nonfinite, chain_keys, np.int32(step_index),
-                                           num_blocks=length, block_length=1, recording=False, report=report(length))
-        check(first_nonfinite)
-        step_index += length
-    for blocks in _chunk_lengths(num_draws, chunk_size or num_draws):
+    lengths = [(length, 1, False) for length in _chunk_lengths(num_burnin, max(burnin_chunk, 1))]
+    lengths += [(blocks, thinning, True) for blocks in _chunk_lengths(num_draws, chunk_size or num_draws)]
+    for num_blocks, block_length, recording in lengths:
         states, first_nonfinite, chunk = phase(states, first_nonfinite, chain_keys, np.int32(step_index),
-                                               num_blocks=blocks, block_length=thinning, recording=True,
-                                               report=report(blocks))
-        check(first_nonfinite)
-        draws.append(jax.tree_util.tree_map(unpad, chunk))
-        step_index += blocks * thinning
+                                               num_blocks=num_blocks, block_length=block_length, recording=recording)
+        step_index += num_blocks * block_length
+        pending.append((first_nonfinite, chunk if recording else None, num_blocks * block_length))
+        while len(pending) > (1 if reporting else 0):
+            settle(*pending.pop(0))
+    while pending:
+        settle(*pending.pop(0))
     chain_axis = 1 if jobs else 0
     stacked = jax.tree_util.tree_map(lambda *chunks: np.concatenate(chunks, axis=chain_axis + 1), *draws)
-    final_positions = jax.tree_util.tree_map(unpad, states.position)
-    if reporting:
-        jax.effects_barrier()  # every callback of this run has landed before the next stage expects
-    return stacked, np.asarray(first_nonfinite), final_positions
+    return stacked, np.asarray(first_nonfinite), jax.tree_util.tree_map(unpad, states.position)
 
 
 def _make_trace(stacked, metadata: Sampler | None, *, num_steps, num_burnin, thinning, key_data, key_impl,

@@ -29,7 +29,11 @@ def load_model(spec: str):
         module = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)
     else:
-        module = importlib.import_module(where)
+        try:
+            module = importlib.import_module(where)
+        except ImportError as error:
+            raise ValueError(f"model {spec!r}: cannot import {where!r} ({error}); give FILE.py:FUNCTION or "
+                             "MODULE:FUNCTION") from None
     if not callable(getattr(module, name, None)):
         raise ValueError(f"model {spec!r}: {where} has no function {name!r}")
     return getattr(module, name)()

@@ -234,8 +234,17 @@ def llc_trajectory(
     nbeta = float(n * slt.watanabe_beta(n) if nbeta is None else nbeta)
     if not (localization >= 0):
         raise ValueError(f"localization must be >= 0, got {localization}")
-    if isinstance(pack_size, bool) or not isinstance(pack_size, int) or pack_size < 1:
-        raise ValueError(f"pack_size must be an integer >= 1, got {pack_size!r}")
+    for name, value, minimum in (("pack_size", pack_size, 1), ("num_chains", num_chains, 1), ("num_draws", num_draws, 1),
+                                 ("thinning", thinning, 1), ("pilot_steps", pilot_steps, 2),
+                                 ("num_burnin", 0 if num_burnin is None else num_burnin, 0),
+                                 ("batch_size", 1 if batch_size is None else batch_size, 1)):
+        # before anything is compiled or written: a bad value must not leave a record behind
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if not nbeta > 0:
+        raise ValueError(f"nbeta must be > 0, got {nbeta!r}")
+    if step_size is not None and not step_size > 0:
+        raise ValueError(f"step_size must be > 0, got {step_size!r}")
     if not -len(checkpoint_list) <= calibrate_at < len(checkpoint_list):
         raise ValueError(f"calibrate_at = {calibrate_at} is not a checkpoint index (there are {len(checkpoint_list)})")
     num_burnin = max(num_draws * thinning // 4, 1) if num_burnin is None else num_burnin
