@@ -12,8 +12,16 @@ from slt.trajectory import _command as _trajectory
 _COMMANDS = (_models, _demo, _dynamics, _estimate, _batch, _experiment, _trajectory)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """A bad flag or value is one line `PROG: error: ...` and exit 2, like every other user error
+    (argparse's default prints the whole usage first); subcommand parsers inherit the class."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="slt", description="Singular learning theory workbench.")
+    parser = _OneLineParser(prog="slt", description="Singular learning theory workbench.")
     parser.add_argument("--version", action="version", version=f"slt {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in _COMMANDS:

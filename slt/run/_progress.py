@@ -1,4 +1,4 @@
-"""A fraction-done bar for long runs, fed from inside compiled sampler loops.
+"""A fraction-done bar for long runs, fed by the compiled sampler loops (no Python loop per step).
 
 One bar is open at a time per unit (`progress_bar`); whatever runs inside it reports work with
 `advance_progress` (host code) or `compiled_progress` (inside `jax.jit`: a `jax.debug.callback`
@@ -12,8 +12,9 @@ Conventions
 A bar counts units of one kind: "chain-steps" (chains × steps, summed over jobs and stages), "jobs"
 (a batch), "checkpoints" (a trajectory) or "stages" (an experiment's parts). The owner states the
 total in advance, or opens the bar at 0 and the work states its own size when it starts
-(`plan_progress`); a stage that was not planned (the estimate's step-size refinement, a divergence retried) announces itself with
-`expect_progress`, which extends the total and says so on the bar (`extension_note`).
+(`plan_progress`); a stage that was not planned (the estimate's step-size refinement, a divergent
+run retried) announces itself with `expect_progress`, which extends the total and says so on the
+bar (`extension_note`).
 
 Shown on stderr only where it is a terminal, or when forced (`enabled=True`); never under `CI`, or
 with `SLT_PROGRESS=0`; `SLT_PROGRESS=1` forces it on. Never on stdout, so `--json` output stays
@@ -39,8 +40,8 @@ _BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} {unit} [{el
 
 
 class ProgressBar:
-    """Done / total of one kind of unit, drawn with tqdm. Thread-safe: compiled callbacks arrive
-    on XLA's host threads."""
+    """Done / total of one kind of unit, drawn with tqdm. Thread-safe: `compiled_progress`
+    callbacks arrive on XLA's host threads."""
 
     def __init__(self, description: str, total: float, unit: str, stream, extension_note: str | None,
                  initial: float = 0):
@@ -51,7 +52,7 @@ class ProgressBar:
         self.unit, self.total, self.done = unit, _count(total), _count(initial)
         self.extension_note = extension_note
         self.extensions = 0
-        self.reports = 0  # advance() calls (benchmarks/progress_overhead.py counts the callbacks)
+        self.reports = 0  # advance() calls (benchmarks/progress_overhead.py counts them)
         self._lock = threading.Lock()
         self._bar = tqdm(total=self.total, initial=self.done, desc=description, unit=unit, unit_scale=False,
                          file=stream, leave=True, bar_format=_BAR_FORMAT, dynamic_ncols=True)
