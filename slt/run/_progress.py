@@ -26,6 +26,7 @@ SGLD run, in that file); chunks keep the compiled loop as it is.
 """
 
 import contextlib
+import io
 import os
 import sys
 import threading
@@ -54,8 +55,10 @@ class ProgressBar:
         self.extensions = 0
         self.reports = 0  # advance() calls (benchmarks/progress_overhead.py counts them)
         self._lock = threading.Lock()
+        sized = _terminal_sized(stream)  # tqdm draws nothing on a terminal of size 0 (some pseudo-terminals)
         self._bar = tqdm(total=self.total, initial=self.done, desc=description, unit=unit, unit_scale=False,
-                         file=stream, leave=True, bar_format=_BAR_FORMAT, dynamic_ncols=True)
+                         file=stream, leave=True, bar_format=_BAR_FORMAT, dynamic_ncols=sized,
+                         ncols=None if sized else 100, nrows=None if sized else 24)
 
     def advance(self, units: float) -> None:
         units = _count(units)
@@ -89,6 +92,14 @@ class ProgressBar:
 
     def close(self) -> None:
         self._bar.close()
+
+
+def _terminal_sized(stream) -> bool:
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return size.columns > 0 and size.lines > 0
 
 
 def _count(units: float) -> float | int:
