@@ -7,8 +7,10 @@ Both use minibatches (batch 100 of n = 1000), where results agree bitwise across
 (see `slt.batch`, "Device count").
 """
 
+import contextlib
 import copy
 import csv
+import io
 import json
 import math
 import os
@@ -271,12 +273,21 @@ def test_four_simulated_devices_give_the_same_numbers(four_device_process, tiny_
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """The two-job spec run once, locally, in this process (1 CPU device)."""
+    """The two-job spec run once, locally, in this process (1 CPU device), its progress bar forced
+    on and kept in stderr.txt."""
     folder = tmp_path_factory.mktemp("batch")
     spec = folder / "spec.toml"
     spec.write_text(TINY_SPEC)
-    summary = run_batch(spec, folder / "out")
+    with contextlib.redirect_stderr(io.StringIO()) as stderr:
+        summary = run_batch(spec, folder / "out", progress=True)
+    (folder / "stderr.txt").write_text(stderr.getvalue())
     return spec, folder / "out", summary
+
+
+def test_the_batch_bar_counts_jobs_to_the_total(tiny_run):
+    _, out, _ = tiny_run
+    last = (out.parent / "stderr.txt").read_text().replace("\r", "\n").strip().splitlines()[-1]
+    assert "100%" in last and "2/2 jobs" in last, last
 
 
 def test_a_local_run_writes_job_files_and_the_table(tiny_run):

@@ -55,3 +55,17 @@ def test_demo_runs_on_small_settings(capsys):
 def test_demo_refuses_bad_settings(capsys):
     assert main(["demo", "--n", "10"]) == 2
     assert "--n must be >= 1000" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["batch", "spec.toml", "--executor", "nope"], "slt batch: error: argument --executor: invalid choice: 'nope'"),
+    (["estimate"], "slt estimate: error: the following arguments are required: family"),
+    (["nosuch"], "slt: error: argument COMMAND: invalid choice: 'nosuch'"),
+    (["dynamics", "compare", "--particles", "x"], "slt dynamics compare: error: argument --particles: invalid int"),
+    (["estimate", "regular", "--chains", "1.5"], "slt estimate: error: argument --chains: invalid int value: '1.5'"),
+])
+def test_a_bad_flag_is_one_line_and_exit_2(capsys, argv, fragment):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1 and err.startswith(fragment), err

@@ -161,7 +161,7 @@ def test_pytree_positions_and_progress_bar(capsys):
     trace = sample(walk, {"w": jnp.ones(2)}, jax.random.key(0), num_chains=2, num_steps=30, num_burnin=10,
                    record_positions=True, progress=True, chunk_size=5)
     assert trace.positions["w"].shape == (2, 20, 2)
-    assert "30/30" in capsys.readouterr().err
+    assert "60/60 chain-steps" in capsys.readouterr().err  # 2 chains × 30 steps
 
 
 def test_no_recompilation_per_call_chunk_step_or_chain():

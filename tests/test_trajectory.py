@@ -62,6 +62,14 @@ def test_two_checkpoints_equal_two_separate_estimates_with_the_same_keys(product
     assert result.rows[0]["estimate"] != result.rows[1]["estimate"]
 
 
+def test_the_trajectory_bar_counts_checkpoints_to_the_total(product_model, capsys):
+    trajectory.llc_trajectory(product_model, _checkpoints(product_model), key=jax.random.key(3), progress=True,
+                              restrict={"a": "a"}, **SETTINGS)
+    out, err = capsys.readouterr()
+    last = err.replace("\r", "\n").strip().splitlines()[-1]
+    assert out == "" and "100%" in last and "4/4 checkpoints" in last, last  # 2 checkpoints × (all, "a")
+
+
 def test_restriction_over_all_parameters_equals_the_full_llc(product_model):
     key = jax.random.key(4)
     result = trajectory.llc_trajectory(product_model, _checkpoints(product_model), key=key,

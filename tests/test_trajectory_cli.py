@@ -63,3 +63,22 @@ def test_trajectory_figure_small_writes_images(name, printed, tmp_path):
     for suffix in ("png", "pdf"):
         path = tmp_path / f"{name}.{suffix}"
         assert path.exists() and path.stat().st_size > 1000, path
+
+
+def test_bad_trajectory_inputs_are_one_line_before_anything_is_written(tmp_path, capsys):
+    from slt.cli import main
+
+    (tmp_path / "model.py").write_text(MODEL_FILE)
+    slt.trajectory.save_npz_checkpoint(tmp_path / "ckpt" / "step_10.npz", {"a": jnp.ones(2), "b": jnp.ones(2)})
+    model, folder = str(tmp_path / "model.py") + ":make_model", str(tmp_path / "ckpt")
+    cases = [([str(tmp_path / "ckpt" / "step_10.npz") + ":f", folder], "cannot import"),  # a file that is not .py
+             ([model, folder, "--chains", "0"], "num_chains must be an integer >= 1, got 0"),
+             ([model, folder, "--thinning", "0"], "thinning must be an integer >= 1, got 0"),
+             ([model, folder, "--nbeta", "-3"], "nbeta must be > 0, got -3.0"),
+             ([model, folder, "--step-size", "0"], "step_size must be > 0, got 0.0")]
+    for arguments, message in cases:
+        out = tmp_path / "out"
+        assert main(["trajectory", *arguments, "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+        assert not out.exists()  # nothing calibrated or recorded: the corrected command can use the same --out

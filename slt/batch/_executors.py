@@ -4,13 +4,10 @@ import contextlib
 import dataclasses
 import json
 import os
-import sys
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-from tqdm.auto import tqdm
 
 from slt.batch._execute import _without_seed, check_device, run_jobs
 from slt.batch._files import (
@@ -27,9 +24,10 @@ from slt.batch._files import (
     write_table,
     write_traces,
 )
+from slt.batch._ray_watchdog import start_watchdog, stop_watchdog
 from slt.batch._spec import Job, _integer, canonical_json, load_spec
 from slt.estimate import packing_pays
-from slt.run import enable_compilation_cache
+from slt.run import advance_progress, enable_compilation_cache, progress_bar
 
 EXECUTORS = ("local", "ray")
 DEFAULT_RAY_CHUNK_SIZE = 4
@@ -146,18 +144,21 @@ def _ray_results(packs: Sequence[list[Job]], revision: str | None, *, address: s
                  chunk_size: int, keep_traces: bool = False, packing: bool | None = None) -> Iterable[dict[str, Any]]:
     ray = _import_ray()
     started_here = not ray.is_initialized()
+    watchdog = None
     if started_here:
         with _ray_starts_processes():
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            # what ray.init started (our descendants only) goes down with this driver, even after kill -9
+            watchdog = start_watchdog()
     with _shutdown_on_sigterm():
-        yield from _ray_task_results(ray, packs, revision, chunk_size, keep_traces, packing, started_here)
+        yield from _ray_task_results(ray, packs, revision, chunk_size, keep_traces, packing, started_here, watchdog)
 
 
 @contextlib.contextmanager
 def _shutdown_on_sigterm():
     """SIGTERM (what `kill` and job schedulers send) raises SystemExit in the driver, so the
     `finally` below shuts the local Ray instance down instead of leaving its processes behind.
-    SIGKILL cannot be caught: after `kill -9` Ray's own processes notice the driver is gone."""
+    SIGKILL cannot be caught: after `kill -9` the watchdog (`slt.batch._ray_watchdog`) kills them."""
     import signal
     import threading
 
@@ -175,7 +176,7 @@ def _shutdown_on_sigterm():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _ray_task_results(ray, packs, revision, chunk_size, keep_traces, packing, started_here):
+def _ray_task_results(ray, packs, revision, chunk_size, keep_traces, packing, started_here, watchdog=None):
     try:
         jobs = [job for jobs in packs for job in jobs]
         if any(job.config["device"] == "gpu" for job in jobs):
@@ -200,6 +201,7 @@ def _ray_task_results(ray, packs, revision, chunk_size, keep_traces, packing, st
         if started_here:
             with _ray_starts_processes():
                 ray.shutdown()
+            stop_watchdog(watchdog)
 
 
 def run_batch(
@@ -235,7 +237,8 @@ def run_batch(
     retry_failed : with `resume`, rerun the jobs recorded as failed too (e.g. after fixing a
         user model: its id covers its import path and parameters, not its code).
     report_failure : called with (job, record) for each job that fails now (the CLI prints a line).
-    progress : a tqdm bar over jobs; None: only when stderr is a terminal.
+    progress : a bar over jobs done / total on stderr; None: only when it is a terminal, not under CI
+        (`slt.run.progress_wanted`).
     spec_text : the spec's text, copied to OUT/spec.toml (read from the path when `jobs` is one).
     save_traces : write each job's SGLD traces to OUT/traces/<id>.<k>.nc (default True).
 
@@ -304,9 +307,9 @@ def run_batch(
         else:
             results = _ray_results(packs, revision, address=ray_address, chunk_size=ray_chunk_size,
                                    keep_traces=save_traces, packing=packing)
-        show = sys.stderr.isatty() if progress is None else progress
         failed = sum(record["status"] == "failed" for record in done.values())
-        with tqdm(total=len(jobs), initial=len(done), unit="job", disable=not show, desc="batch") as bar:
+        with progress_bar(f"slt batch {out_dir.name}", len(jobs), unit="jobs", enabled=progress,
+                          initial=len(done)):
             for record in results:
                 if record["id"] in done:  # a finished pack mate, rerun only to repeat the pack
                     continue
@@ -317,6 +320,6 @@ def run_batch(
                     failed += 1
                     if report_failure is not None:
                         report_failure(by_id[record["id"]], record)
-                bar.update(1)
+                advance_progress(1, "jobs")
         table = write_table(out_dir, jobs)
     return BatchSummary(num_jobs=len(jobs), ran=len(todo), skipped=len(done), failed=failed, table=table)

@@ -32,7 +32,8 @@ def register(subparsers) -> None:
                         help=f"llc jobs differing only in the seed run as one packed (vmapped) call, at most J at a "
                              f"time, on a GPU (default {DEFAULT_PACK_SIZE}; 1: never; on CPU they run one by one)")
     parser.add_argument("--progress", action="store_true", default=None,
-                        help="force the progress bar on (default: only when stderr is a terminal)")
+                        help="force the progress bar on (default: only when stderr is a terminal, not under CI)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     parser.add_argument("--no-traces", action="store_true",
                         help="do not write each job's SGLD traces to OUT/traces/<id>.<k>.nc")
     parser.add_argument("--retry-failed", action="store_true",

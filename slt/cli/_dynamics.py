@@ -10,9 +10,10 @@
 import json
 
 from slt import dynamics
+from slt.cli._progress import add_progress_flag, wanted
 from slt.dynamics import _experiments
 from slt.dynamics._measures import barrier_height
-from slt.run import SEED_RULE, prng_key
+from slt.run import SEED_RULE, prng_key, progress_bar
 
 
 def _floats(text: str, name: str) -> tuple[float, ...]:
@@ -40,6 +41,7 @@ def _add_run_options(parser, *, particles: int, steps: int, n: int) -> None:
     parser.add_argument("--n", type=int, default=n, help=f"data set size for SGD's minibatches (default {n})")
     parser.add_argument("--seed", type=int, default=0, help=f"PRNG seed, {SEED_RULE} (default 0)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_progress_flag(parser)
 
 
 def register(subparsers) -> None:
@@ -86,6 +88,11 @@ def register(subparsers) -> None:
     temperature.set_defaults(run=run_temperature)
 
 
+def _bar(args):
+    """A bar over the simulation's particle-steps, which the experiment plans when it starts."""
+    return progress_bar(f"slt dynamics {args.dynamics_command}", 0, enabled=wanted(args))
+
+
 def _estimate(e) -> str:
     return f"{e.value:.3f} ± {e.std_error:.3f}"
 
@@ -98,11 +105,12 @@ def run_compare(args) -> int:
     if args.n < args.batch_size:
         raise ValueError(f"--n ({args.n}) must be >= --batch-size ({args.batch_size})")
     records = 100 if args.steps % 100 == 0 else 1
-    result = _experiments.compare_dynamics(
-        dynamics.normal_crossing((1, 1)), prng_key(args.seed, "--seed"), effective_learning_rate=args.learning_rate,
-        batch_size=args.batch_size, momentum=args.momentum, num_particles=args.particles, num_steps=args.steps,
-        num_data=args.n, num_records=records, epsilon=args.epsilon,
-    )
+    with _bar(args):
+        result = _experiments.compare_dynamics(
+            dynamics.normal_crossing((1, 1)), prng_key(args.seed, "--seed"), effective_learning_rate=args.learning_rate,
+            batch_size=args.batch_size, momentum=args.momentum, num_particles=args.particles, num_steps=args.steps,
+            num_data=args.n, num_records=records, epsilon=args.epsilon,
+        )
     if args.json:
         print(json.dumps({
             "potential": result.potential, "temperature": result.temperature,
@@ -150,10 +158,11 @@ def run_basins(args) -> int:
         raise ValueError("--learning-rates must be > 0 and --momenta in [0, 1)")
     for name in ("batch_size", "particles", "steps", "n"):
         _positive(getattr(args, name), f"--{name.replace('_', '-')}", integer=True)
-    points = _experiments.basin_sweep(
-        dynamics.two_basin(), prng_key(args.seed, "--seed"), learning_rates=learning_rates, momenta=momenta,
-        batch_size=args.batch_size, num_particles=args.particles, num_steps=args.steps, num_data=args.n,
-    )
+    with _bar(args):
+        points = _experiments.basin_sweep(
+            dynamics.two_basin(), prng_key(args.seed, "--seed"), learning_rates=learning_rates, momenta=momenta,
+            batch_size=args.batch_size, num_particles=args.particles, num_steps=args.steps, num_data=args.n,
+        )
     if args.json:
         print(json.dumps([{"learning_rate": p.learning_rate, "momentum": p.momentum, "temperature": p.temperature,
                            "sgd": list(p.sgd), "brownian": list(p.brownian), "gibbs": p.gibbs} for p in points], indent=2))
@@ -173,11 +182,12 @@ def run_escape(args) -> int:
         _positive(getattr(args, name), f"--{name.replace('_', '-')}", integer=True)
     if args.steps % 100:
         raise ValueError(f"--steps must be a multiple of 100, got {args.steps}")
-    points = _experiments.escape_experiment(
-        dynamics.local_minimum(), prng_key(args.seed, "--seed"), learning_rates=learning_rates,
-        batch_size=args.batch_size, momentum=args.momentum, num_particles=args.particles, num_steps=args.steps,
-        num_data=args.n, num_records=100,
-    )
+    with _bar(args):
+        points = _experiments.escape_experiment(
+            dynamics.local_minimum(), prng_key(args.seed, "--seed"), learning_rates=learning_rates,
+            batch_size=args.batch_size, momentum=args.momentum, num_particles=args.particles, num_steps=args.steps,
+            num_data=args.n, num_records=100,
+        )
     if args.json:
         print(json.dumps([{"dynamics": p.name, "temperature": p.temperature,
                            "fraction_escaped": list(p.fraction_escaped), "median_steps": p.median_steps}

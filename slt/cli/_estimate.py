@@ -4,7 +4,7 @@
 import json
 
 import toy_models
-from slt.cli._progress import activity
+from slt.cli._progress import add_progress_flag, wanted
 from slt.estimate import METHODS, EstimateSettings, estimate
 from slt.run import SEED_RULE, prng_key
 
@@ -40,6 +40,7 @@ def register(subparsers) -> None:
                         help="llc and rlct: sample the population posterior exp(−t K) with fresh minibatches "
                              "(no data-set fluctuation; t not bounded by n)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    add_progress_flag(parser)
     parser.set_defaults(run=run)
 
 
@@ -51,8 +52,7 @@ def run(args) -> int:
     model = toy_models.get(args.family, **params)
     settings = EstimateSettings(method=args.method, n=args.n, num_chains=args.chains, num_draws=args.draws,
                                 thinning=args.thinning, population=args.population)
-    with activity(f"slt estimate {model.label} [{args.method}]"):
-        result = estimate(model, args.method, key=key, settings=settings)
+    result = estimate(model, args.method, key=key, settings=settings, progress=wanted(args))
     if args.json:
         print(json.dumps({**result.to_json(), "seed": args.seed}, allow_nan=False))
     else:

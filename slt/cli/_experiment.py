@@ -12,7 +12,8 @@ import math
 import numpy as np
 
 from slt import experiments
-from slt.run import SEED_RULE, prng_key
+from slt.cli._progress import add_progress_flag, wanted
+from slt.run import SEED_RULE, prng_key, progress_bar
 
 
 def register(subparsers) -> None:
@@ -24,6 +25,7 @@ def register(subparsers) -> None:
     parser.add_argument("--small", action="store_true", help="tiny settings (seconds; for tests)")
     parser.add_argument("--seed", type=int, default=0, help=f"PRNG seed, {SEED_RULE} (default 0)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_progress_flag(parser)
     parser.set_defaults(run=run_experiment)
 
 
@@ -50,7 +52,8 @@ def _pm(estimate, digits=3) -> str:
 
 def run_experiment(args) -> int:
     settings = experiments.SMALL_SETTINGS[args.name] if args.small else {}
-    result = experiments.EXPERIMENTS[args.name](prng_key(args.seed, "--seed"), **settings)
+    with progress_bar(f"slt experiment {args.name}", 0, unit="stages", enabled=wanted(args)):  # planned by it
+        result = experiments.EXPERIMENTS[args.name](prng_key(args.seed, "--seed"), **settings)
     if args.json:
         print(json.dumps(_clean(result), indent=2, ensure_ascii=False))
         return 0

@@ -6,16 +6,22 @@ import os
 import sys
 
 from slt.cli import _batch, _demo, _dynamics, _estimate, _experiment, _models
-from slt.cli._progress import activity
 from slt.run._compilation_cache import enable_compilation_cache
 from slt.trajectory import _command as _trajectory
 
-_LONG_COMMANDS = ("dynamics", "experiment")  # `slt estimate` shows its own while it samples
 _COMMANDS = (_models, _demo, _dynamics, _estimate, _batch, _experiment, _trajectory)
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """A bad flag or value is one line `PROG: error: ...` and exit 2, like every other user error
+    (argparse's default prints the whole usage first); subcommand parsers inherit the class."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="slt", description="Singular learning theory workbench.")
+    parser = _OneLineParser(prog="slt", description="Singular learning theory workbench.")
     parser.add_argument("--version", action="version", version=f"slt {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in _COMMANDS:
@@ -36,10 +42,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     enable_compilation_cache()
     try:
-        if args.command in _LONG_COMMANDS:  # minutes of simulation: show on a terminal that it is alive
-            detail = getattr(args, "dynamics_command", None) or getattr(args, "name", "")
-            with activity(f"slt {args.command} {detail}".strip()):
-                return args.run(args) or 0
         return args.run(args) or 0
     except (ValueError, OSError) as error:
         if os.environ.get("SLT_DEBUG"):

@@ -47,6 +47,7 @@ from slt.dynamics._potentials import Potential
 from slt.dynamics._sde import sgd_sde
 from slt.dynamics._simulate import simulate, uniform_in_box
 from slt.dynamics._stability import UnstableStepWarning, max_curvature, stability_number
+from slt.run import plan_progress
 
 DYNAMICS = ("gradient_descent", "brownian", "sgd_sde", "sgd", "heavy_ball", "nesterov")
 
@@ -152,9 +153,9 @@ def compare_dynamics(potential: Potential, key: PRNGKeyArray, *, effective_learn
     area = np.prod([hi - lo for lo, hi in box])
     results = []
     steps = None
-    for name, (algorithm, learning_rate, mu) in _algorithms(
-        potential, data, effective_learning_rate, batch_size, momentum, temperature
-    ).items():
+    algorithms = _algorithms(potential, data, effective_learning_rate, batch_size, momentum, temperature)
+    plan_progress(len(algorithms) * num_particles * num_steps)  # for an open bar (`slt dynamics compare`)
+    for name, (algorithm, learning_rate, mu) in algorithms.items():
         trajectories = simulate(algorithm, initial, key_run, num_steps, num_steps // num_records)
         steps = trajectories.steps
         final = trajectories.positions[:, -1]
@@ -235,11 +236,18 @@ def basin_sweep(potential: Potential, key: PRNGKeyArray, *, learning_rates=(0.02
     data = potential.sample_data(key_data, num_data)
     initial = uniform_in_box(key_init, box, num_particles)
     points = []
+
+    def brownian_substeps(learning_rate, mu):
+        return max(1, math.ceil(learning_rate / (1.0 - mu) * max_curvature(potential) / brownian_step_bound))
+
+    # for an open bar (`slt dynamics basins`): SGD's steps and Brownian motion's substeps, every (η, μ)
+    plan_progress(num_particles * num_steps * sum(1 + brownian_substeps(lr, mu) for lr in learning_rates
+                                                  for mu in momenta))
     for learning_rate in learning_rates:
         for mu in momenta:
             temperature = sgd_temperature(learning_rate, batch_size, mu)
             effective = learning_rate / (1.0 - mu)
-            substeps = max(1, math.ceil(effective * max_curvature(potential) / brownian_step_bound))
+            substeps = brownian_substeps(learning_rate, mu)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", UnstableStepWarning)
                 sgd_run = momentum_sgd(potential, learning_rate, mu, batch_size, data)
@@ -287,6 +295,7 @@ def escape_experiment(potential: Potential, key: PRNGKeyArray, *, learning_rates
     start = grid.points[np.argmin(np.where(in_other, grid.loss, np.inf))]
     initial = jnp.broadcast_to(jnp.asarray(start, jnp.float32), (num_particles, 2))
     points = []
+    plan_progress(len(learning_rates) * 4 * num_particles * num_steps)  # the four runs below, every η
     for learning_rate in learning_rates:
         temperature = sgd_temperature(learning_rate, batch_size)
         runs = {

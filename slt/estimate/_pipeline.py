@@ -40,6 +40,7 @@ from jaxtyping import PRNGKeyArray
 
 import toy_models
 from slt.estimate._defaults import is_user_model, packing_pays, resolve_model
+from slt.estimate._progress import estimate_progress
 from slt.estimate._result import INTERVAL_NOTE, EstimateResult
 from slt.estimate._run_diagnostics import exact_at as exact_value_at
 from slt.estimate._runs import DEFAULT_HOOKS, EstimateHooks
@@ -50,7 +51,7 @@ from slt.run import prng_key
 
 def estimate(model: toy_models.ToyModel | str, method: str | None = None, *, key: PRNGKeyArray,
              params: Mapping[str, Any] | None = None, settings: EstimateSettings | None = None,
-             hooks: EstimateHooks = DEFAULT_HOOKS, **overrides) -> EstimateResult:
+             hooks: EstimateHooks = DEFAULT_HOOKS, progress: bool | None = None, **overrides) -> EstimateResult:
     """Estimate the learning coefficient of a model with `method` (see `slt.estimate.methods`).
 
     Parameters
@@ -67,6 +68,8 @@ def estimate(model: toy_models.ToyModel | str, method: str | None = None, *, key
     settings : an `EstimateSettings` (default: its defaults); `overrides` are its fields by name
         (`estimate(model, key=k, n=10_000, num_chains=8)`), checked together with it.
     hooks : replaceable pieces for planted-bug tests (`EstimateHooks`).
+    progress : a fraction-done bar on stderr (`estimate_progress`); None: only on a terminal, not
+        under CI, and not inside another bar; False: none.
 
     Raises
     ------
@@ -76,14 +79,14 @@ def estimate(model: toy_models.ToyModel | str, method: str | None = None, *, key
     start_time = time.perf_counter()
     key = _as_key(key, "key")
     model, checked = _checked(model, method, params, settings, overrides)
-    outcomes = _run(model, checked, [key], hooks=hooks, pack=None, start_time=start_time)
+    outcomes = _run(model, checked, [key], hooks=hooks, pack=None, start_time=start_time, progress=progress)
     return _finished_or_raise(outcomes)[0]
 
 
 def estimate_many(model: toy_models.ToyModel | str, method: str | None = None, *, keys: Sequence[PRNGKeyArray],
                   params: Mapping[str, Any] | None = None, pack: bool | None = None,
                   settings: EstimateSettings | None = None, hooks: EstimateHooks = DEFAULT_HOOKS,
-                  **overrides) -> list[EstimateResult]:
+                  progress: bool | None = None, **overrides) -> list[EstimateResult]:
     """`estimate` once per key: `estimate_many(model, keys=[k0, k1, ...])[j]` is
     `estimate(model, key=k_j)` with the same settings, up to float32 rounding where the model's
     matrix products are batched over jobs (bitwise for elementwise models).
@@ -93,18 +96,19 @@ def estimate_many(model: toy_models.ToyModel | str, method: str | None = None, *
     one after another, sharing compiled code. Other methods run one estimate per key (rlct packs
     its own temperatures under the same rule). Memory when packed: J data sets and J runs.
 
-    Raises a ValueError for bad settings before anything runs, else the first failed job's error.
+    `progress` as in `estimate` (one bar over all the jobs). Raises a ValueError for bad settings
+    before anything runs, else the first failed job's error.
     """
     return _finished_or_raise(estimate_jobs(model, method, keys=keys, params=params, pack=pack, settings=settings,
-                                            hooks=hooks, **overrides))
+                                            hooks=hooks, progress=progress, **overrides))
 
 
 def estimate_jobs(model, method: str | None = None, *, keys, params=None, pack: bool | None = None,
                   settings: EstimateSettings | None = None, hooks: EstimateHooks = DEFAULT_HOOKS,
-                  **overrides) -> list["EstimateResult | Exception"]:
+                  progress: bool | None = False, **overrides) -> list["EstimateResult | Exception"]:
     """`estimate_many`, but a job that fails after the settings were checked (divergence, a
     non-finite loss: ValueError or FloatingPointError) gives its exception in its place
-    instead of stopping the others (what a batch needs)."""
+    instead of stopping the others (what a batch needs). No bar unless `progress` asks for one."""
     start_time = time.perf_counter()
     if isinstance(keys, jax.Array) and keys.ndim == 0:
         raise ValueError("keys must be a sequence of PRNG keys, e.g. list(jax.random.split(key, 8))")
@@ -113,7 +117,7 @@ def estimate_jobs(model, method: str | None = None, *, keys, params=None, pack: 
         raise ValueError("keys is empty: pass at least one PRNG key")
     keys = [_as_key(key, f"keys[{index}]") for index, key in enumerate(keys)]
     model, checked = _checked(model, method, params, settings, overrides)
-    return _run(model, checked, keys, hooks=hooks, pack=pack, start_time=start_time)
+    return _run(model, checked, keys, hooks=hooks, pack=pack, start_time=start_time, progress=progress)
 
 
 def _as_key(key, where: str):
@@ -164,8 +168,17 @@ def _finished_or_raise(outcomes):
     return outcomes
 
 
-def _run(model, settings: EstimateSettings, keys, *, hooks, pack, start_time) -> list["EstimateResult | Exception"]:
+def _run(model, settings: EstimateSettings, keys, *, hooks, pack, start_time,
+         progress=False) -> list["EstimateResult | Exception"]:
     method = get_method(settings.method)
+    with estimate_progress(f"{model.label} [{settings.method}]", method, settings, len(keys), hooks,
+                           enabled=progress) as hooks:
+        return _run_with(model, method, settings, keys, hooks=hooks, pack=pack, start_time=start_time,
+                         progress=progress)
+
+
+def _run_with(model, method, settings: EstimateSettings, keys, *, hooks, pack, start_time,
+              progress) -> list["EstimateResult | Exception"]:
     pack = packing_pays() if pack is None else bool(pack)
     exact_at = functools.cache(lambda t: exact_value_at(model, t, settings.localization))  # one quadrature per t
     sampled = sampled_model(model, settings)
@@ -182,7 +195,7 @@ def _run(model, settings: EstimateSettings, keys, *, hooks, pack, start_time) ->
     datas = [data_for(key_data) for key_data, _ in split]
     sinks = [[] for _ in keys] if settings.keep_traces else None
     context = MethodContext(hooks=hooks, data_source=model.sample_expected_data if population else None, pack=pack,
-                            trace_sinks=sinks)
+                            trace_sinks=sinks, progress=progress)
     outcomes = method.run_jobs(sampled, datas, [key_method for _, key_method in split], settings, context)
     seconds = (time.perf_counter() - start_time) / len(keys)
     packed_jobs = len(keys) if pack and getattr(method, "packs_jobs", False) else 1

@@ -29,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import PRNGKeyArray
 
+from slt.run import advance_progress, plan_progress
 from slt.experiments._common import Network, llc_at_solutions, polish, sample_prior, squared_error, train
 
 OPTIMIZER_SETTINGS = {"sgd": 0.05, "momentum": 0.01, "adam": 0.01}  # learning rates
@@ -126,6 +127,7 @@ def bayesian_sampler_experiment(
         w = sample_prior(chunk_key, scales, chunk_size)
         return codes_of(w), jax.vmap(fits_training_set)(w)
 
+    plan_progress(2 + len(optimizers), "stages")  # prior draws, each optimizer, LLC (for `slt experiment`'s bar)
     bayes_codes = []
     for chunk_key in jax.random.split(key_prior, -(-num_prior_draws // chunk_size)):
         codes, fits = prior_chunk(chunk_key)
@@ -133,6 +135,7 @@ def bayesian_sampler_experiment(
     bayes_codes = np.concatenate(bayes_codes).astype(np.int64)
     bayes_values, bayes_counts = np.unique(bayes_codes, return_counts=True)
     p_bayes = dict(zip(bayes_values.tolist(), (bayes_counts / bayes_counts.sum()).tolist()))
+    advance_progress(1, "stages")
 
     initial = sample_prior(key_init, scales, num_runs)
     loss_fn = lambda w, batch: squared_error(network, w, batch["x"], batch["y"])  # noqa: E731
@@ -150,6 +153,7 @@ def bayesian_sampler_experiment(
         converged[optimizer] = int(run.converged.sum())
         for code, w in zip(codes.tolist(), ends):
             solutions_by_code.setdefault(code, w)
+        advance_progress(1, "stages")
 
     pearson, outside = {}, {}
     for optimizer, probabilities in p_optimizers.items():
@@ -189,6 +193,7 @@ def bayesian_sampler_experiment(
             jacobians = jax.vmap(jax.jacfwd(lambda w: network.apply(w, inputs)))(jnp.asarray(polished[minima]))
             ranks = np.linalg.matrix_rank(np.asarray(jacobians, np.float64), tol=1e-4)
             rank_by_code = dict(zip(kept, (int(r) for r in ranks)))
+    advance_progress(1, "stages")
 
     rows = []
     target_test = np.asarray(targets)[test_index] > 0

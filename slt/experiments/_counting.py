@@ -31,6 +31,7 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 import estimators
+from slt.run import advance_progress, plan_progress
 from slt.experiments._common import Network, inverse_sqrt, llc_at_solutions, squared_error
 
 NETWORK = Network(input_dim=2, width=3, activation="tanh", bias=False)
@@ -146,8 +147,10 @@ def counting_experiment(
     centre_losses = np.asarray(jax.vmap(lambda w: _loss(w, data, 0))(solutions))
     if np.max(centre_losses) > 1e-10:
         raise AssertionError(f"a constructed network does not fit the data exactly: {centre_losses}")
+    plan_progress(1 + len(names), "stages")  # the LLCs, then each network's volume (for `slt experiment`'s bar)
     llcs = llc_at_solutions(_loss, data, solutions, key_llc, nbeta=nbeta, localization=localization, step_size=step_size,
                             num_chains=num_chains, num_steps=num_steps, num_burnin=num_burnin)
+    advance_progress(1, "stages")
     epsilons = 0.5 * shift * box_radius**2 * np.asarray(epsilon_fractions, np.float64)
     rows = []
     for index, (name, volume_key) in enumerate(zip(names, jax.random.split(key_volume, len(names)))):
@@ -172,4 +175,5 @@ def counting_experiment(
         rows.append(CountingRow(name, result.mean, result.std_error, np.asarray(result.per_chain), slope, slope_se,
                                 epsilons, estimate.volumes, estimate.std_errors, np.asarray(log_mass),
                                 DIRECTIONS_THEORY[name], tuple(result.diagnostics.reasons) + tuple(result.diagnostics.warnings)))
+        advance_progress(1, "stages")
     return CountingResult(tuple(rows), nbeta, localization, box_radius, num_volume_draws, num_data)

@@ -32,6 +32,7 @@ import numpy as np
 from jaxtyping import PRNGKeyArray
 
 import estimators
+from slt.run import advance_progress, plan_progress
 from slt.experiments._common import (
     Estimate,
     Network,
@@ -150,8 +151,10 @@ def volume_hypothesis_experiment(
         outputs = jax.vmap(lambda v: network.apply(v, test["x"]))(jnp.asarray(solutions))
         return np.asarray(jnp.mean(jnp.sign(outputs) == test["y"][None, :], axis=1))
 
+    plan_progress(4, "stages")  # guess-and-check, SGD, SGLD, LLC (for an open bar: `slt experiment`)
     losses, guessed = guess_and_check(key_guess, network, scales, data, num_draws=num_draws,
                                       epsilon_accept=epsilon_accept, max_keep=max_keep)
+    advance_progress(1, "stages")
     epsilons = np.asarray(epsilons, np.float64)
     volume = estimators.volume_from_losses(losses, epsilons)
     try:
@@ -163,13 +166,12 @@ def volume_hypothesis_experiment(
     initial = sample_prior(key_init, scales, num_runs)
     loss_fn = lambda w, batch: squared_error(network, w, batch["x"], batch["y"])  # noqa: E731
     accept = _accept_fn(network, data, epsilon_accept)
-    runs = {
-        "sgd": train(loss_fn, data, initial, key_sgd, optimizer="sgd", learning_rate=learning_rate,
-                     num_steps=num_train_steps, batch_size=batch_size, stop_fn=accept),
-        "sgld": train(loss_fn, data, initial, key_sgld, optimizer="sgld", learning_rate=learning_rate,
-                      num_steps=num_train_steps, batch_size=batch_size, temperature=sgld_temperature,
-                      stop_fn=accept),
-    }
+    runs = {"sgd": train(loss_fn, data, initial, key_sgd, optimizer="sgd", learning_rate=learning_rate,
+                         num_steps=num_train_steps, batch_size=batch_size, stop_fn=accept)}
+    advance_progress(1, "stages")
+    runs["sgld"] = train(loss_fn, data, initial, key_sgld, optimizer="sgld", learning_rate=learning_rate,
+                         num_steps=num_train_steps, batch_size=batch_size, temperature=sgld_temperature, stop_fn=accept)
+    advance_progress(1, "stages")
     solutions = {"guess_and_check": guessed}
     tried = {"guess_and_check": num_draws}
     for name, run in runs.items():
@@ -198,6 +200,7 @@ def volume_hypothesis_experiment(
                                     localization=localization, num_chains=num_chains, num_steps=num_llc_steps,
                                     num_burnin=num_llc_steps // 4)
             llc_values[minima], llc_errors[minima] = llcs.means, llcs.std_errors
+    advance_progress(1, "stages")
     methods, offset = [], 0
     all_llcs, all_accuracies = [], []
     for name in METHODS:

@@ -21,7 +21,6 @@ float32's range. Only losses are kept (no positions), so a run of 10⁵ deaths i
 
 import json
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -37,7 +36,7 @@ from tqdm.auto import tqdm
 import estimators
 from slt.nested._kernel import LiveSet, compiled_chunk
 from slt.nested._noise_floor import above_noise_floor, data_loss_minimum, data_window_end
-from slt.run import package_versions
+from slt.run import package_versions, progress_wanted
 
 NESTED_FORMAT = 1
 
@@ -135,7 +134,7 @@ def nested_sampling(
         (the model's w*; default 0).
     min_log_volume, min_log_loss_span, max_log_volume, max_temperature, evidence_tolerance,
     loss_floor, steps_per_chunk, max_seconds : the stopping rule's settings (Notes).
-    progress : a progress bar (default: on a terminal).
+    progress : a progress bar in nats of log-volume (None: on a terminal, not under CI; `slt.run.progress_wanted`).
     config : the caller's settings, stored with the run.
 
     Notes
@@ -204,7 +203,7 @@ def nested_sampling(
         step = compiled_chunk(center, flat_loss, flat_log_prior, num_delete, num_inner_steps, steps_per_chunk)
         deaths, births, acceptance = [], [], []
         chunk_keys = iter(jax.random.split(key_run, int(max_log_volume * num_live / num_delete / steps_per_chunk) + 2))
-        show = sys.stderr.isatty() if progress is None else progress
+        show = progress_wanted(progress)
         bar = tqdm(total=round(max_log_volume), unit="nat", desc="nested", disable=not show)
         stop_reason = ""
         while not stop_reason:

@@ -92,7 +92,7 @@ def sample(
     record: Callable[[Any, Any], Mapping[str, jax.Array]] = default_record,
     record_positions: bool = False,
     initial_position_per_chain: bool = False,
-    progress: bool = False,
+    progress: bool | None = None,
     chunk_size: int | None = None,
     config: Mapping[str, Any] | None = None,
 ) -> Trace:
@@ -116,10 +116,12 @@ def sample(
         `loss_at_center` become `Trace.loss` / `Trace.loss_at_center`, the rest `Trace.info`.
         Pass a module-level function: a new `lambda` per call compiles again.
     record_positions : also keep `state.position` per draw (memory: D × d per chain).
-    progress : show a tqdm bar updated once per chunk.
+    progress : None (default) feeds an open "chain-steps" bar (`slt.run.progress_bar`), if any,
+        after each compiled chunk; True also opens one on stderr (chains × steps) when none is
+        open; False neither.
     chunk_size : draws per compiled chunk (burn-in runs in chunks of chunk_size × t steps). None:
-        one chunk, or about 20 chunks when `progress` is on. A shorter last chunk compiles once
-        more.
+        one chunk, or about 10 while a bar is fed. A shorter last chunk compiles once more. The
+        draws do not depend on it.
     config : free-form JSON-serialisable settings stored with the trace (model, n, seed, ...).
 
     Returns
@@ -133,7 +135,7 @@ def sample(
     NonFiniteError : a chain met a non-finite loss or gradient; names the chain and the step.
     """
     num_chains, num_steps, num_burnin, thinning, num_draws, chunk_size = _check_run_lengths(
-        num_chains, num_steps, num_burnin, thinning, chunk_size, progress)
+        num_chains, num_steps, num_burnin, thinning, chunk_size)
     if not callable(getattr(algorithm, "init", None)) or not callable(getattr(algorithm, "step", None)):
         raise ValueError("algorithm must have callable init and step (a SamplingAlgorithm or a Sampler)")
     if not callable(record):
@@ -199,7 +201,7 @@ def sample_jobs(
     thinning: int = 1,
     record: Callable[[Any, Any], Mapping[str, jax.Array]] = default_record,
     record_positions: bool = False,
-    progress: bool = False,
+    progress: bool | None = None,
     chunk_size: int | None = None,
     configs: Sequence[Mapping[str, Any]] | None = None,
 ) -> list["Trace | NonFiniteError"]:
@@ -218,7 +220,7 @@ def sample_jobs(
     chains never see another job's numbers). Memory: J times one job's.
     """
     num_chains, num_steps, num_burnin, thinning, num_draws, chunk_size = _check_run_lengths(
-        num_chains, num_steps, num_burnin, thinning, chunk_size, progress)
+        num_chains, num_steps, num_burnin, thinning, chunk_size)
     samplers = list(samplers)
     if not samplers:
         raise ValueError("sample_jobs needs at least one sampler")

@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec
 from jaxtyping import PyTree
-from tqdm.auto import tqdm
 
 from slt.run._diagnostics import diagnose
+from slt.run._progress import advance_progress, expect_progress, open_bar, progress_bar
 from slt.run._trace import Trace, package_versions
 from slt.samplers._kernel import Sampler
 
@@ -260,7 +260,7 @@ def _raise_if_nonfinite(first_nonfinite: np.ndarray, num_chains: int) -> None:
         raise NonFiniteError(chain, int(first_nonfinite[chain]), tuple(int(c) for c in bad))
 
 
-def _check_run_lengths(num_chains, num_steps, num_burnin, thinning, chunk_size, progress):
+def _check_run_lengths(num_chains, num_steps, num_burnin, thinning, chunk_size):
     num_chains = _check_integer("num_chains", num_chains, 1)
     num_steps = _check_integer("num_steps", num_steps, 1)
     num_burnin = _check_integer("num_burnin", num_burnin, 0)
@@ -274,37 +274,66 @@ def _check_run_lengths(num_chains, num_steps, num_burnin, thinning, chunk_size, 
     num_draws = (num_steps - num_burnin) // thinning
     if chunk_size is not None:
         chunk_size = _check_integer("chunk_size", chunk_size, 1)
-    elif progress:
-        chunk_size = max(1, ceil(num_draws / 20))
     return num_chains, num_steps, num_burnin, thinning, num_draws, chunk_size
+
+
+CHUNKS_PER_PHASE = 10  # recorded-draw chunks while a bar is open (each reports when done; burn-in in chunks as long)
 
 
 def _drive(states, first_nonfinite, chain_keys, operands, *, kernel, record, record_positions, mesh, jobs,
            num_chains, num_steps, num_burnin, num_draws, thinning, chunk_size, progress):
     """Burn-in, then the recorded draws, chunk by chunk; the draws stacked on the host (chain
     padding dropped), the first non-finite step per chain and the final positions. Without `jobs`
-    a non-finite chain raises after its chunk; with `jobs` the caller decides per job."""
+    a non-finite chain raises after its chunk (with a bar, once the next one is under way); with
+    `jobs` the caller decides per job.
+
+    `progress`: None feeds an open "chain-steps" bar (`slt.run.progress_bar`) if there is one;
+    True also opens one on stderr when none is open; False neither. A fed bar hears after every
+    chunk (`CHUNKS_PER_PHASE` per phase unless `chunk_size` is given); chunks do not change the
+    draws (per-step keys depend on the global step index only)."""
+    if progress and open_bar() is None:
+        total = num_steps * int(np.size(first_nonfinite))
+        with progress_bar("sampling", total, enabled=True):
+            return _drive(states, first_nonfinite, chain_keys, operands, kernel=kernel, record=record,
+                          record_positions=record_positions, mesh=mesh, jobs=jobs, num_chains=num_chains,
+                          num_steps=num_steps, num_burnin=num_burnin, num_draws=num_draws, thinning=thinning,
+                          chunk_size=chunk_size, progress=None)
+    reporting = progress is not False and open_bar() is not None
+    chains = int(np.size(first_nonfinite))  # chains (padded) × jobs
+    if reporting:
+        expect_progress(num_steps * chains)
+        if chunk_size is None:
+            chunk_size = max(1, ceil(num_draws / CHUNKS_PER_PHASE))
+
     phase = partial(_run_phase, operands=operands, kernel=kernel, record_fn=record, record_positions=record_positions,
                     mesh=mesh, jobs=jobs)
     unpad = (lambda leaf: np.asarray(leaf)[:, :num_chains]) if jobs else (lambda leaf: np.asarray(leaf)[:num_chains])
     check = (lambda first: None) if jobs else (lambda first: _raise_if_nonfinite(np.asarray(first), num_chains))
     draws = []
-    step_index = 0
-    with tqdm(total=num_steps, unit="step", disable=not progress, desc="sampling") as bar:
-        burnin_chunk = num_burnin if chunk_size is None else chunk_size * thinning
-        for length in _chunk_lengths(num_burnin, max(burnin_chunk, 1)):
-            states, first_nonfinite, _ = phase(states, first_nonfinite, chain_keys, np.int32(step_index),
-                                               num_blocks=length, block_length=1, recording=False)
-            check(first_nonfinite)
-            step_index += length
-            bar.update(length)
-        for blocks in _chunk_lengths(num_draws, chunk_size or num_draws):
-            states, first_nonfinite, chunk = phase(states, first_nonfinite, chain_keys, np.int32(step_index),
-                                                   num_blocks=blocks, block_length=thinning, recording=True)
-            check(first_nonfinite)
+
+    def settle(first, chunk, steps):  # waits for a chunk: its check, its draws, its report
+        check(first)
+        if chunk is not None:
             draws.append(jax.tree_util.tree_map(unpad, chunk))
-            step_index += blocks * thinning
-            bar.update(blocks * thinning)
+        if reporting:
+            jax.block_until_ready(first)
+            advance_progress(steps * chains)
+
+    # with a bar, chunk k is settled after chunk k + 1 is dispatched, so the device never waits for the host
+    pending = []
+    step_index = 0
+    burnin_chunk = num_burnin if chunk_size is None else chunk_size * thinning
+    lengths = [(length, 1, False) for length in _chunk_lengths(num_burnin, max(burnin_chunk, 1))]
+    lengths += [(blocks, thinning, True) for blocks in _chunk_lengths(num_draws, chunk_size or num_draws)]
+    for num_blocks, block_length, recording in lengths:
+        states, first_nonfinite, chunk = phase(states, first_nonfinite, chain_keys, np.int32(step_index),
+                                               num_blocks=num_blocks, block_length=block_length, recording=recording)
+        step_index += num_blocks * block_length
+        pending.append((first_nonfinite, chunk if recording else None, num_blocks * block_length))
+        while len(pending) > (1 if reporting else 0):
+            settle(*pending.pop(0))
+    while pending:
+        settle(*pending.pop(0))
     chain_axis = 1 if jobs else 0
     stacked = jax.tree_util.tree_map(lambda *chunks: np.concatenate(chunks, axis=chain_axis + 1), *draws)
     return stacked, np.asarray(first_nonfinite), jax.tree_util.tree_map(unpad, states.position)

@@ -29,7 +29,11 @@ def load_model(spec: str):
         module = importlib.util.module_from_spec(module_spec)
         module_spec.loader.exec_module(module)
     else:
-        module = importlib.import_module(where)
+        try:
+            module = importlib.import_module(where)
+        except ImportError as error:
+            raise ValueError(f"model {spec!r}: cannot import {where!r} ({error}); give FILE.py:FUNCTION or "
+                             "MODULE:FUNCTION") from None
     if not callable(getattr(module, name, None)):
         raise ValueError(f"model {spec!r}: {where} has no function {name!r}")
     return getattr(module, name)()
@@ -66,6 +70,8 @@ def build_parser(subparsers) -> None:
     parser.add_argument("--step-size", type=float, default=None, help="ε (default: calibrated once)")
     parser.add_argument("--calibrate-at", type=int, default=-1, help="checkpoint index to calibrate ε at (default -1)")
     parser.add_argument("--pack-size", type=int, default=16, help="checkpoints per compiled call (default 16)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                        help="no progress bar (default: checkpoints done / total on stderr when it is a terminal)")
     parser.set_defaults(run=run)
 
 
@@ -80,7 +86,8 @@ def run(args) -> int:
                             restrict=parse_restrictions(args.restrict), nbeta=args.nbeta,
                             localization=args.localization, step_size=args.step_size, batch_size=args.batch_size,
                             num_chains=args.chains, num_draws=args.draws, thinning=args.thinning,
-                            calibrate_at=args.calibrate_at, pack_size=args.pack_size, out_dir=args.out, progress=True)
+                            calibrate_at=args.calibrate_at, pack_size=args.pack_size, out_dir=args.out,
+                            progress=args.progress)
     table = write_table(result, args.out / "llc.csv")
     figure = plot_trajectory(result)
     figure.savefig(args.out / "llc.png")

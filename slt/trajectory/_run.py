@@ -8,12 +8,12 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
 import estimators
 import slt
 import toy_models
 from slt.estimate import GradientStatistics, absolute_step_size_bias, calibrate_sgld_step_sizes
+from slt.run import advance_progress, progress_bar
 from slt.trajectory._checkpoints import Checkpoint, load_checkpoints
 from slt.trajectory._restrict import Restriction, restricted_posterior, restricted_sampler, restriction_table
 from slt.trajectory._store import CONFIG_NAME, fingerprint, load_row, open_store, row_path, write_json_atomically
@@ -136,7 +136,7 @@ def llc_trajectory(
     pilot_steps: int = 200,
     pack_size: int = 16,
     out_dir: str | Path | None = None,
-    progress: bool = False,
+    progress: bool | None = False,
     on_pack: Callable[[int], None] | None = None,
 ) -> TrajectoryResult:
     """The local learning coefficient at every checkpoint w*_k of a training run,
@@ -178,6 +178,8 @@ def llc_trajectory(
         written atomically when it finishes; a rerun with the same arguments skips them and
         gives identical rows. None: nothing written.
     on_pack : called with the pack number after each pack is stored (tests use it to stop a run).
+    progress : a bar of checkpoints done / total (× weight subsets) on stderr; None: only on a
+        terminal, not under CI (`slt.run.progress_wanted`); False (default): none.
 
     Returns
     -------
@@ -219,8 +221,17 @@ def llc_trajectory(
     nbeta = float(n * slt.watanabe_beta(n) if nbeta is None else nbeta)
     if not (localization >= 0):
         raise ValueError(f"localization must be >= 0, got {localization}")
-    if isinstance(pack_size, bool) or not isinstance(pack_size, int) or pack_size < 1:
-        raise ValueError(f"pack_size must be an integer >= 1, got {pack_size!r}")
+    for name, value, minimum in (("pack_size", pack_size, 1), ("num_chains", num_chains, 1), ("num_draws", num_draws, 1),
+                                 ("thinning", thinning, 1), ("pilot_steps", pilot_steps, 2),
+                                 ("num_burnin", 0 if num_burnin is None else num_burnin, 0),
+                                 ("batch_size", 1 if batch_size is None else batch_size, 1)):
+        # before anything is compiled or written: a bad value must not leave a record behind
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if not nbeta > 0:
+        raise ValueError(f"nbeta must be > 0, got {nbeta!r}")
+    if step_size is not None and not step_size > 0:
+        raise ValueError(f"step_size must be > 0, got {step_size!r}")
     if not -len(checkpoint_list) <= calibrate_at < len(checkpoint_list):
         raise ValueError(f"calibrate_at = {calibrate_at} is not a checkpoint index (there are {len(checkpoint_list)})")
     num_burnin = max(num_draws * thinning // 4, 1) if num_burnin is None else num_burnin
@@ -270,37 +281,41 @@ def llc_trajectory(
     packs = [(s, list(range(start, min(start + pack_size, len(checkpoint_list)))))
              for s in range(len(restrictions)) for start in range(0, len(checkpoint_list), pack_size)]
     rows: dict[tuple[int, int], dict] = {}
-    for pack_number, (subset_index, indices) in enumerate(tqdm(packs, disable=not progress, desc="packs")):
-        restriction = restrictions[subset_index]
-        if out_dir is not None:
-            finished = [load_row(out_dir, restriction.name, checkpoint_list[i].step) for i in indices]
-            if all(row is not None for row in finished):
-                rows.update({(subset_index, i): row for i, row in zip(indices, finished)})
-                continue
-        samplers, starts = [], []
-        for i in indices:
-            posterior = posterior_at(checkpoint_list[i].params)
-            if subset_index == 0:
-                job = slt.make_sampler(sampler, posterior, step_size=epsilon, batch_size=batch_size)
-                start = posterior.center
-            else:
-                job = restricted_sampler(sampler, posterior, restriction, step_size=epsilon, batch_size=batch_size)
-                start = _restricted_start(job)
-            samplers.append(job)
-            starts.append(jax.tree_util.tree_map(lambda leaf: jnp.broadcast_to(leaf, (num_chains, *leaf.shape)),
-                                                 start))
-        traces = slt.sample_jobs(samplers, starts, [checkpoint_key(key, i, subset_index) for i in indices],
-                                 num_chains=num_chains, num_steps=num_steps, num_burnin=num_burnin, thinning=thinning)
-        for i, trace in zip(indices, traces):
-            loss, gradient = at_checkpoint[i]
-            row = _row(checkpoint_list[i], i, restriction, trace, num_parameters=restriction.num_sampled(sizes),
-                       loss=float(loss), gradient_norm=gradient_norm(gradient, restriction), nbeta=nbeta,
-                       localization=float(localization), step_size=epsilon)
-            rows[(subset_index, i)] = row
+    with progress_bar("slt trajectory", len(restrictions) * len(checkpoint_list), unit="checkpoints",
+                      enabled=progress):
+        for pack_number, (subset_index, indices) in enumerate(packs):
+            restriction = restrictions[subset_index]
             if out_dir is not None:
-                write_json_atomically(row_path(out_dir, restriction.name, checkpoint_list[i].step), row)
-        if on_pack is not None:
-            on_pack(pack_number)
+                finished = [load_row(out_dir, restriction.name, checkpoint_list[i].step) for i in indices]
+                if all(row is not None for row in finished):
+                    rows.update({(subset_index, i): row for i, row in zip(indices, finished)})
+                    advance_progress(len(indices), "checkpoints")
+                    continue
+            samplers, starts = [], []
+            for i in indices:
+                posterior = posterior_at(checkpoint_list[i].params)
+                if subset_index == 0:
+                    job = slt.make_sampler(sampler, posterior, step_size=epsilon, batch_size=batch_size)
+                    start = posterior.center
+                else:
+                    job = restricted_sampler(sampler, posterior, restriction, step_size=epsilon, batch_size=batch_size)
+                    start = _restricted_start(job)
+                samplers.append(job)
+                starts.append(jax.tree_util.tree_map(lambda leaf: jnp.broadcast_to(leaf, (num_chains, *leaf.shape)),
+                                                     start))
+            traces = slt.sample_jobs(samplers, starts, [checkpoint_key(key, i, subset_index) for i in indices],
+                                     num_chains=num_chains, num_steps=num_steps, num_burnin=num_burnin, thinning=thinning)
+            for i, trace in zip(indices, traces):
+                loss, gradient = at_checkpoint[i]
+                row = _row(checkpoint_list[i], i, restriction, trace, num_parameters=restriction.num_sampled(sizes),
+                           loss=float(loss), gradient_norm=gradient_norm(gradient, restriction), nbeta=nbeta,
+                           localization=float(localization), step_size=epsilon)
+                rows[(subset_index, i)] = row
+                if out_dir is not None:
+                    write_json_atomically(row_path(out_dir, restriction.name, checkpoint_list[i].step), row)
+            advance_progress(len(indices), "checkpoints")
+            if on_pack is not None:
+                on_pack(pack_number)
     ordered = [rows[(s, i)] for s in range(len(restrictions)) for i in range(len(checkpoint_list))]
     settings["seconds"] = time.perf_counter() - start_time
     return TrajectoryResult(ordered, calibration, settings, out_dir)

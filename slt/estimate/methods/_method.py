@@ -30,12 +30,14 @@ class MethodContext:
     data_source : with `settings.population`, `model.sample_expected_data`; else None.
     pack : run the jobs of one call packed into one compiled call per stage.
     trace_sinks : with `settings.keep_traces`, one list per job that collects (label, `Trace`).
+    progress : the caller's `progress=` (for a method that draws its own bar: nested sampling).
     """
 
     hooks: EstimateHooks = DEFAULT_HOOKS
     data_source: Callable | None = None
     pack: bool = False
     trace_sinks: Sequence[list] | None = None
+    progress: bool | None = False
 
 
 class Method(Protocol):
@@ -55,6 +57,10 @@ class Method(Protocol):
 
     def validate(self, settings: EstimateSettings) -> None: ...
 
+    def planned_sgld_runs(self, settings: EstimateSettings) -> int:
+        """SGLD runs (each: calibration, then the main run) one job makes; what the progress bar plans."""
+        ...
+
     def run_jobs(self, model, datas: Sequence[Any], keys: Sequence[Any], settings: EstimateSettings,
                  context: MethodContext) -> list["MethodOutcome | Exception"]: ...
 
@@ -72,6 +78,9 @@ class JobsOneByOne:
 
     def validate(self, settings: EstimateSettings) -> None:
         pass
+
+    def planned_sgld_runs(self, settings: EstimateSettings) -> int:
+        return 1
 
     def run(self, model, data, key, settings: EstimateSettings, context: MethodContext,
             trace_sink: list | None) -> MethodOutcome:

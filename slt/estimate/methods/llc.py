@@ -50,6 +50,9 @@ class LLC:
     def validate(self, settings: EstimateSettings) -> None:
         pass
 
+    def planned_sgld_runs(self, settings: EstimateSettings) -> int:
+        return 1
+
     def run_jobs(self, model, datas, keys, settings, context):
         nbeta = default_nbeta(settings.n) if settings.nbeta is None else settings.nbeta
         runs = llc_at_temperatures(model, datas, [nbeta] * len(keys), keys, settings, context,

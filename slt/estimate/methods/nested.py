@@ -30,10 +30,13 @@ class Nested(JobsOneByOne):
         global_posterior_only(settings, "nested sampling reads λ as t → ∞, and λ(t) at every t from one run",
                               "nested sampling explores the whole prior")
 
+    def planned_sgld_runs(self, settings):
+        return 0  # nested sampling shows its own bar
+
     def run(self, model, data, key, settings, context, trace_sink):
         on_data = getattr(model, "population_loss", None) is None
         estimate = nested_rlct(key, model, data=data if on_data else None, temperatures=CURVE_TEMPERATURES,
-                                   num_live=NUM_LIVE, num_inner_steps=NUM_INNER_STEPS)
+                                   num_live=NUM_LIVE, num_inner_steps=NUM_INNER_STEPS, progress=context.progress)
         result, curve, run = estimate.result, estimate.curve, estimate.run
         probabilities = np.asarray(result.multiplicity_probabilities, dtype=np.float64)
         fit = result.diagnostics

@@ -47,6 +47,10 @@ class RLCT(JobsOneByOne):
             raise SettingsError("nbeta", "not allowed for method 'rlct': rlct sweeps several temperatures; pass "
                                 "nbetas=[...] instead")
 
+    def planned_sgld_runs(self, settings):
+        return len(default_rlct_nbetas(settings.n, population=settings.population) if settings.nbetas is None
+                   else settings.nbetas)
+
     def run(self, model, data, key, settings, context, trace_sink):
         nbetas = (default_rlct_nbetas(settings.n, population=context.data_source is not None)
                   if settings.nbetas is None else np.asarray(settings.nbetas, dtype=np.float64))

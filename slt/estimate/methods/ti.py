@@ -36,6 +36,9 @@ class TI(JobsOneByOne):
         global_posterior_only(settings, "ti integrates over a β ladder from 0 to 1",
                               "ti integrates the global posterior (γ = 0)")
 
+    def planned_sgld_runs(self, settings):
+        return self.num_temperatures - 1  # β = 0 is prior draws, not a run
+
     def run(self, model, data, key, settings, context, trace_sink):
         n = settings.n
         betas = estimators.temperature_ladder(n, num_temperatures=self.num_temperatures)
