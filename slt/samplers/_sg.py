@@ -56,6 +56,22 @@ def _check_positive(value: float, name: str) -> float:
     return float(value)
 
 
+def _recorded_and_unrecorded(posterior: TemperedPosterior, init, transition) -> SamplingAlgorithm:
+    """The kernel from `transition(key, state) -> (state, info with loss_at_center NaN, batch)`:
+    `step` adds L_b(w*) on the step's own batch (the paired difference the LLC needs);
+    `unrecorded_step` (burn-in, the steps inside a thinning block) leaves it NaN, one gradient only."""
+
+    def unrecorded_step(key: PRNGKeyArray, state):
+        new_state, info, _ = transition(key, state)
+        return new_state, info
+
+    def step(key: PRNGKeyArray, state):
+        new_state, info, batch = transition(key, state)
+        return new_state, info._replace(loss_at_center=posterior.loss_fn(posterior.center, batch))
+
+    return SamplingAlgorithm(init, step, unrecorded_step)
+
+
 def _langevin_increment(grad: Params, step_size, key: PRNGKeyArray) -> Params:
     """Δ(g, ε) = ε g + √(2ε) ξ: the module-wide Langevin step taken from the origin."""
     return langevin_step(tree_map(jnp.zeros_like, grad), grad, step_size, key)
@@ -167,16 +183,7 @@ def rmsprop_sgld(
         )
         return RMSPropSGLDState(position, square_average, count), info, batch
 
-    def unrecorded_step(key: PRNGKeyArray, state: RMSPropSGLDState) -> tuple[RMSPropSGLDState, RMSPropSGLDInfo]:
-        """`step` without the loss at w* (NaN): burn-in and the steps inside a thinning block."""
-        new_state, info, _ = transition(key, state)
-        return new_state, info
-
-    def step(key: PRNGKeyArray, state: RMSPropSGLDState) -> tuple[RMSPropSGLDState, RMSPropSGLDInfo]:
-        new_state, info, batch = transition(key, state)
-        return new_state, info._replace(loss_at_center=posterior.loss_fn(posterior.center, batch))
-
-    return SamplingAlgorithm(init, step, unrecorded_step)
+    return _recorded_and_unrecorded(posterior, init, transition)
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,16 +258,7 @@ def sghmc(
         )
         return SGHMCState(position, momentum), info, batch
 
-    def unrecorded_step(key: PRNGKeyArray, state: SGHMCState) -> tuple[SGHMCState, SGHMCInfo]:
-        """`step` without the loss at w* (NaN): burn-in and the steps inside a thinning block."""
-        new_state, info, _ = transition(key, state)
-        return new_state, info
-
-    def step(key: PRNGKeyArray, state: SGHMCState) -> tuple[SGHMCState, SGHMCInfo]:
-        new_state, info, batch = transition(key, state)
-        return new_state, info._replace(loss_at_center=posterior.loss_fn(posterior.center, batch))
-
-    return SamplingAlgorithm(init, step, unrecorded_step)
+    return _recorded_and_unrecorded(posterior, init, transition)
 
 
 # --------------------------------------------------------------------------------------------
@@ -336,13 +334,4 @@ def sgnht(
         )
         return SGNHTState(position, momentum, thermostat), info, batch
 
-    def unrecorded_step(key: PRNGKeyArray, state: SGNHTState) -> tuple[SGNHTState, SGNHTInfo]:
-        """`step` without the loss at w* (NaN): burn-in and the steps inside a thinning block."""
-        new_state, info, _ = transition(key, state)
-        return new_state, info
-
-    def step(key: PRNGKeyArray, state: SGNHTState) -> tuple[SGNHTState, SGNHTInfo]:
-        new_state, info, batch = transition(key, state)
-        return new_state, info._replace(loss_at_center=posterior.loss_fn(posterior.center, batch))
-
-    return SamplingAlgorithm(init, step, unrecorded_step)
+    return _recorded_and_unrecorded(posterior, init, transition)
