@@ -16,14 +16,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import slt
-import toy_models
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 NUM_DATA = 20_000
@@ -59,27 +56,17 @@ def mlp(n, width):
 """
 
 
+# the same source serves the in-process tests and the batch's `user_model = "my_models:..."`
+_USER_NAMESPACE: dict = {}
+exec(USER_MODELS, _USER_NAMESPACE)
+
+
 def line_model(n=NUM_DATA):
-    key_x, key_noise = jax.random.split(jax.random.key(3))
-    x = jax.random.normal(key_x, (n,))
-    data = {"x": x, "y": 2.0 * x - 1.0 + jax.random.normal(key_noise, (n,))}
-
-    def loss(w, batch):
-        return 0.5 * jnp.mean(jnp.square(batch["y"] - w["a"] * batch["x"] - w["b"]))
-
-    return toy_models.from_loss(loss, data, {"a": jnp.asarray(2.0), "b": jnp.asarray(-1.0)}, name="line")
+    return _USER_NAMESPACE["line"](n)
 
 
 def mlp_model(n=2000, width=3):
-    key_model, key_x, key_noise = jax.random.split(jax.random.key(4), 3)
-    network = eqx.nn.MLP(2, "scalar", width_size=width, depth=1, activation=jnp.tanh, key=key_model)
-    x = jax.random.normal(key_x, (n, 2))
-    data = {"x": x, "y": jax.vmap(network)(x) + jax.random.normal(key_noise, (n,))}
-
-    def loss(module, batch):
-        return 0.5 * jnp.mean(jnp.square(batch["y"] - jax.vmap(module)(batch["x"])))
-
-    return toy_models.from_loss(loss, data, network, name=f"mlp(width={width})")
+    return _USER_NAMESPACE["mlp"](n, width)
 
 
 def test_a_user_regression_model_through_slt_estimate_reads_d_over_2():
