@@ -2,21 +2,10 @@
 sampling otherwise, cached by model and nβ; row and summary arithmetic on synthetic rows and a
 cache pre-filled by hand (no sampling)."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-
-
-def load_accuracy():
-    spec = importlib.util.spec_from_file_location("accuracy_under_test", BENCHMARKS / "accuracy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def llc_row(model, d, truth, estimate, quadrature=None):
@@ -35,8 +24,8 @@ def nested_entry(value, low, high, converged=True):
             "origin": "accuracy.py"}
 
 
-def test_row_splits_the_llc_error_into_sampler_error_and_finite_temperature_bias():
-    module = load_accuracy()
+def test_row_splits_the_llc_error_into_sampler_error_and_finite_temperature_bias(load_script):
+    module = load_script("benchmarks/accuracy.py", "accuracy_under_test")
     row = module.with_finite_temperature(llc_row("x", 5, 2.5, 2.60), 2.40, "nested", 2.30, 2.49)
     assert row["relative_error_vs_exact"] == pytest.approx(0.20 / 2.40)
     assert row["finite_temperature_bias"] == pytest.approx((2.40 - 2.5) / 2.5)
@@ -54,8 +43,8 @@ def test_row_splits_the_llc_error_into_sampler_error_and_finite_temperature_bias
     assert missing["relative_error_vs_exact"] is None and missing["finite_temperature_bias"] is None
 
 
-def test_from_json_fills_every_row_from_quadrature_or_the_nested_cache(tmp_path, monkeypatch):
-    module = load_accuracy()
+def test_from_json_fills_every_row_from_quadrature_or_the_nested_cache(tmp_path, monkeypatch, load_script):
+    module = load_script("benchmarks/accuracy.py", "accuracy_under_test")
     stored = {"command": "python benchmarks/accuracy.py", "rows": [
         llc_row("regular(d=2)", 2, 1.0, 1.02, quadrature=0.999),
         llc_row("regular(d=5)", 5, 2.5, 2.56),
@@ -90,8 +79,8 @@ def test_from_json_fills_every_row_from_quadrature_or_the_nested_cache(tmp_path,
     assert json.loads(results.read_text())["rows"] == written["rows"]
 
 
-def test_a_cache_miss_samples_once_and_recompute_samples_again(tmp_path, monkeypatch):
-    module = load_accuracy()
+def test_a_cache_miss_samples_once_and_recompute_samples_again(tmp_path, monkeypatch, load_script):
+    module = load_script("benchmarks/accuracy.py", "accuracy_under_test")
     results = tmp_path / "accuracy_llc.json"
     results.write_text(json.dumps({"command": "python benchmarks/accuracy.py",
                                    "rows": [llc_row("regular(d=5)", 5, 2.5, 2.56)]}))
@@ -113,8 +102,8 @@ def test_a_cache_miss_samples_once_and_recompute_samples_again(tmp_path, monkeyp
     assert len(calls) == 2 and json.loads(results.read_text())["rows"][0]["exact_at_nbeta"] == 2.52
 
 
-def test_cache_reads_llc_against_nested_rows_only_with_the_same_settings(tmp_path, monkeypatch):
-    module = load_accuracy()
+def test_cache_reads_llc_against_nested_rows_only_with_the_same_settings(tmp_path, monkeypatch, load_script):
+    module = load_script("benchmarks/accuracy.py", "accuracy_under_test")
     column = sys.modules["lambda_t_column"]
     row = {"model": "regular(d=5)", "nbeta": 1000.0, "nested": 2.55, "nested_low": 2.42, "nested_high": 2.66,
            "stop_reason": "depth reached", "converged": True, "log_volume_reached": -30.0, "seconds": 16.0}

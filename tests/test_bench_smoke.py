@@ -5,22 +5,13 @@ The workbench side always runs; the devinterp side only where benchmarks/.devint
 """
 
 import csv
-import importlib.util
 import json
 import math
 from pathlib import Path
 
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 SMOKE_CASES = "nc11,dln1m"  # one slt.estimate case (calibrated ε) and the slt.sample speed path
-
-
-def load_compare_module():
-    spec = importlib.util.spec_from_file_location("devinterp_compare", BENCHMARKS / "devinterp_compare.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def check_rows(rows, csv_path: Path, json_path: Path, *, with_devinterp: bool):
@@ -41,15 +32,15 @@ def check_rows(rows, csv_path: Path, json_path: Path, *, with_devinterp: bool):
     assert ("devinterp_versions" in saved["meta"]) == with_devinterp
 
 
-def test_smoke_workbench_side(tmp_path):
-    compare = load_compare_module()
+def test_smoke_workbench_side(tmp_path, load_script):
+    compare = load_script("benchmarks/devinterp_compare.py")
     rows = compare.main(["--smoke", "--cases", SMOKE_CASES, "--no-devinterp", "--no-warm", "--output-dir", str(tmp_path)])
     check_rows(rows, tmp_path / "devinterp_compare_smoke_workbench_only.csv",
                tmp_path / "devinterp_compare_smoke_workbench_only.json", with_devinterp=False)
 
 
-def test_smoke_both_tools(tmp_path):
-    compare = load_compare_module()
+def test_smoke_both_tools(tmp_path, load_script):
+    compare = load_script("benchmarks/devinterp_compare.py")
     if not compare.DEVINTERP_PYTHON.exists():
         pytest.skip(f"no devinterp venv at {compare.DEVINTERP_VENV}: run benchmarks/setup_devinterp.sh "
                     "(about 2.5 minutes) to include the devinterp side")

@@ -1,19 +1,9 @@
 """Row and summary arithmetic of benchmarks/llc_against_nested.py on synthetic rows (no sampling)."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-
-BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
-
-
-def load_module():
-    spec = importlib.util.spec_from_file_location("llc_against_nested", BENCHMARKS / "llc_against_nested.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def synthetic(module, name, estimate, nested_value, *, converged=True, quadrature=None):
@@ -25,8 +15,8 @@ def synthetic(module, name, estimate, nested_value, *, converged=True, quadratur
     return {**module.compare(llc_row, nested), "seconds": 1.0}
 
 
-def test_row_splits_error_into_sampler_error_and_bias():
-    module = load_module()
+def test_row_splits_error_into_sampler_error_and_bias(load_script):
+    module = load_script("benchmarks/llc_against_nested.py")
     row = synthetic(module, "a", estimate=0.44, nested_value=0.40, quadrature=0.38)
     assert row["bias"] == pytest.approx(-0.10) and row["relative_bias"] == pytest.approx(0.20)
     assert row["sampler_error"] + row["bias"] == pytest.approx(0.44 - 0.5)
@@ -37,8 +27,8 @@ def test_row_splits_error_into_sampler_error_and_bias():
     assert synthetic(module, "b", 0.41, 0.40)["covered"] is True
 
 
-def test_summary_leaves_out_rows_stopped_by_time_and_resume_keeps_rows(tmp_path):
-    module = load_module()
+def test_summary_leaves_out_rows_stopped_by_time_and_resume_keeps_rows(tmp_path, load_script):
+    module = load_script("benchmarks/llc_against_nested.py")
     rows = [synthetic(module, "a", 0.44, 0.40), synthetic(module, "b", 0.41, 0.40),
             synthetic(module, "c", 0.90, 0.40, converged=False)]
     summary = module.summarise(rows)

@@ -1,22 +1,15 @@
 """examples/tms_superposition.py: the exact population loss and the k-gons' known learning coefficients."""
 
-import importlib.util
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "tms_superposition.py"
-
 
 @pytest.fixture(scope="module")
-def tms():
-    spec = importlib.util.spec_from_file_location("tms_superposition", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def tms(load_script):
+    return load_script("examples/tms_superposition.py")
 
 
 def test_population_loss_equals_quadrature_of_the_per_sample_loss(tms, x64):
