@@ -21,6 +21,7 @@ from slt.run._driver import (
     stack_jobs,
     vmap_over_jobs,
 )
+from slt.run._engine import check_integer
 from slt.run._progress import (
     CHAIN_STEPS,
     ProgressBar,
@@ -47,6 +48,7 @@ __all__ = [
     "Trace",
     "advance_progress",
     "batch_means_standard_error",
+    "check_integer",
     "check_seed",
     "compiled_progress",
     "default_cache_dir",

@@ -55,7 +55,8 @@ def default_record(state, info) -> dict[str, jax.Array]:
 # Checks done before anything is compiled
 
 
-def _check_integer(name: str, value, minimum: int) -> int:
+def check_integer(name: str, value, minimum: int) -> int:
+    """`value` as an int if it is an integer (not a bool) >= `minimum`; else ValueError naming it."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
@@ -261,10 +262,10 @@ def _raise_if_nonfinite(first_nonfinite: np.ndarray, num_chains: int) -> None:
 
 
 def _check_run_lengths(num_chains, num_steps, num_burnin, thinning, chunk_size):
-    num_chains = _check_integer("num_chains", num_chains, 1)
-    num_steps = _check_integer("num_steps", num_steps, 1)
-    num_burnin = _check_integer("num_burnin", num_burnin, 0)
-    thinning = _check_integer("thinning", thinning, 1)
+    num_chains = check_integer("num_chains", num_chains, 1)
+    num_steps = check_integer("num_steps", num_steps, 1)
+    num_burnin = check_integer("num_burnin", num_burnin, 0)
+    thinning = check_integer("thinning", thinning, 1)
     if num_burnin >= num_steps:
         raise ValueError(f"num_burnin = {num_burnin} must be < num_steps = {num_steps}")
     if (num_steps - num_burnin) % thinning:
@@ -273,7 +274,7 @@ def _check_run_lengths(num_chains, num_steps, num_burnin, thinning, chunk_size):
         )
     num_draws = (num_steps - num_burnin) // thinning
     if chunk_size is not None:
-        chunk_size = _check_integer("chunk_size", chunk_size, 1)
+        chunk_size = check_integer("chunk_size", chunk_size, 1)
     return num_chains, num_steps, num_burnin, thinning, num_draws, chunk_size
 
 

@@ -13,7 +13,7 @@ import estimators
 import slt
 import toy_models
 from slt.estimate import GradientStatistics, absolute_step_size_bias, calibrate_sgld_step_sizes
-from slt.run import advance_progress, progress_bar
+from slt.run import advance_progress, check_integer, progress_bar
 from slt.trajectory._checkpoints import Checkpoint, load_checkpoints
 from slt.trajectory._restrict import Restriction, restricted_posterior, restricted_sampler, restriction_table
 from slt.trajectory._store import CONFIG_NAME, fingerprint, load_row, open_store, row_path, write_json_atomically
@@ -225,9 +225,7 @@ def llc_trajectory(
                                  ("thinning", thinning, 1), ("pilot_steps", pilot_steps, 2),
                                  ("num_burnin", 0 if num_burnin is None else num_burnin, 0),
                                  ("batch_size", 1 if batch_size is None else batch_size, 1)):
-        # before anything is compiled or written: a bad value must not leave a record behind
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-            raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        check_integer(name, value, minimum)  # before anything is compiled or written: no record left behind
     if not nbeta > 0:
         raise ValueError(f"nbeta must be > 0, got {nbeta!r}")
     if step_size is not None and not step_size > 0:
